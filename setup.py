@@ -1,0 +1,67 @@
+"""Packaging for SimpleTIR-on-verl: one distribution, ``simpletir``.
+
+``reward/`` and ``sandbox/`` are mapped to ``simpletir.reward`` and ``simpletir.sandbox`` so that
+``from simpletir.reward import compute_score`` works, while verl can still load
+``reward/compute_score.py`` by file path.
+"""
+
+from setuptools import setup
+
+VERL = "verl>=0.9.1,<0.10"
+
+setup(
+    name="simpletir",
+    version="0.1.0",
+    description="SimpleTIR: multi-turn tool-integrated reasoning RL on verl (void-turn filtering)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=[
+        "simpletir",
+        "simpletir.eval",
+        "simpletir.data",
+        "simpletir.reward",
+        "simpletir.sandbox",
+    ],
+    package_dir={
+        "simpletir": "simpletir",
+        "simpletir.reward": "reward",
+        "simpletir.sandbox": "sandbox",
+    },
+    package_data={"simpletir": ["config/*.yaml"], "simpletir.eval": ["templates/*"]},
+    include_package_data=True,
+    install_requires=[
+        VERL,
+        "cachetools",  # imported by verl's rollout router, missing from verl's base requirements
+        "math-verify>=0.8",
+        "sympy>=1.12",
+        "numpy",
+        "pydantic>=2",
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
+        "httpx>=0.27",
+        "tqdm",
+        "rich",
+        "matplotlib",
+        "pandas",
+        "pyarrow>=19",
+        "datasets",
+        "hydra-core>=1.3",
+        "omegaconf>=2.3",
+    ],
+    extras_require={
+        # The inference engine the pinned verl supports (verl[vllm] pins vllm and its torch).
+        "gpu": [f"{VERL.replace('verl', 'verl[vllm]', 1)}"],
+        "test": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "ruff>=0.5", "scipy"],
+        "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "ruff>=0.5", "scipy"],
+    },
+    entry_points={
+        "console_scripts": [
+            "simpletir-train=simpletir.main:main",
+            "simpletir-prepare-data=simpletir.data.prepare:main",
+            "simpletir-eval=simpletir.eval.cli:main",
+            "simpletir-sandbox=simpletir.sandbox.cli:main",
+        ]
+    },
+)

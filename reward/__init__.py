@@ -1,0 +1,1 @@
+"""Math-answer reward: answer extraction, equivalence, and verl's ``compute_score``."""

@@ -1,0 +1,6 @@
+"""Code execution sandboxes for tool-integrated reasoning: ``create_sandbox`` and ``ExecResult``."""
+
+from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
+from simpletir.sandbox.factory import BACKENDS, create_sandbox
+
+__all__ = ["BACKENDS", "ExecResult", "ExecStatus", "Sandbox", "SandboxError", "create_sandbox"]

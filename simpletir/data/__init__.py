@@ -1,0 +1,1 @@
+"""Data preparation: verl-ready parquet files for training and benchmarks."""

@@ -1,0 +1,1 @@
+"""Evaluation of TIR models on math benchmarks."""

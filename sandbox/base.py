@@ -66,7 +66,7 @@ class Sandbox(abc.ABC):
     async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
         """Run ``code`` as a fresh Python program and return its result; faults become ``sandbox_error``."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - backends without resources need no override
         """Release workers and connections; idempotent."""
 
     async def __aenter__(self) -> Sandbox:

@@ -1,0 +1,134 @@
+"""The SimpleTIR turn protocol as pure functions: prompt, code blocks, observations, turn kinds.
+
+Shared by the training agent loop and by evaluation against an OpenAI-compatible server, so both
+see exactly what the paper's implementation sees (see PROTOCOL.md). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+TIR_INSTRUCTION = (
+    "Solve the following problem step by step. You now have the ability to selectively write executable "
+    "Python code to enhance your reasoning process. The Python code will be executed by an external "
+    'sandbox, and the output (after "Code execution result: ") is returned to aid your reasoning and help '
+    "you arrive at the final answer. The Python code should be complete scripts, including necessary "
+    "imports.\n"
+    "\n"
+    "Code Format:\n"
+    "Each code snippet is wrapped between ```. You need to use `print()` to output intermediate results.\n"
+    "\n"
+    "Answer Format:\n"
+    "You can use the `final_answer()` function in the code to return your final answer. For example, to "
+    "answer the User Question: What is the result of the 5 + 3 + 1294.678?, you can write:\n"
+    "```py\n"
+    "answer = 5 + 3 + 1294.678\n"
+    "final_answer(answer)\n"
+    "```\n"
+    "\n"
+    "You can also use \\boxed to return your answer. The last part of your response should be:\n"
+    "\\boxed{'The final answer goes here.'}\n"
+    "\n"
+    "User Question:\n"
+)
+"""The paper's instruction; the question follows it directly in the user message."""
+
+FINAL_ANSWER_PRELUDE = 'def final_answer(result):\n    print(f"\\\\boxed{{{result}}}")\n\n'
+"""Prepended to every executed code block, so ``final_answer(x)`` prints ``\\boxed{x}``."""
+
+OBSERVATION_PREFIX = "\nCode execution result: "
+OBSERVATION_SUFFIX = "\n"
+TIMEOUT_OBSERVATION = "Timeout"
+FINAL_ANSWER_MARKER = "\\boxed{"
+
+# A complete code block: an opening fence (```, ```py or ```python) on its own line, the code, and a
+# closing fence on a new line — the paper's pattern, so the same text counts as code in both.
+CODE_BLOCK_RE = re.compile(r"```(?:py|python)?\n(.*?)\n```", re.DOTALL)
+
+
+class TurnKind(str, Enum):
+    """What a finished turn contains; ``VOID`` has neither a complete code block nor a final answer."""
+
+    CODE = "code"
+    ANSWER = "answer"
+    VOID = "void"
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """The first complete code block of a turn: its code (stripped) and where the block ends in the text."""
+
+    code: str
+    start: int
+    end: int
+
+
+def build_user_content(question: str, instruction: str = TIR_INSTRUCTION) -> str:
+    """Return the user message for ``question``: the instruction followed by the question."""
+    return instruction + question
+
+
+def build_prompt_messages(question: str, instruction: str = TIR_INSTRUCTION) -> list[dict[str, str]]:
+    """Return the chat messages of a TIR prompt (one user message, no system message of our own)."""
+    return [{"role": "user", "content": build_user_content(question, instruction)}]
+
+
+def find_first_code_block(text: str) -> CodeBlock | None:
+    """Return the first complete code block in ``text``, or None when there is none."""
+    match = CODE_BLOCK_RE.search(text)
+    if match is None:
+        return None
+    return CodeBlock(code=match.group(1).strip(), start=match.start(), end=match.end())
+
+
+def has_final_answer(text: str) -> bool:
+    """True when ``text`` contains the final-answer marker ``\\boxed{``."""
+    return FINAL_ANSWER_MARKER in text
+
+
+def classify_turn(text: str) -> TurnKind:
+    """Classify a turn's text; a turn with a code block is ``CODE`` even if it also has ``\\boxed{``."""
+    if find_first_code_block(text) is not None:
+        return TurnKind.CODE
+    if has_final_answer(text):
+        return TurnKind.ANSWER
+    return TurnKind.VOID
+
+
+def build_program(code: str, prelude: str = FINAL_ANSWER_PRELUDE) -> str:
+    """Return the program actually executed for a code block: the ``final_answer`` prelude + the code."""
+    return prelude + code
+
+
+def truncate_middle(text: str, max_chars: int = 512) -> str:
+    """Keep the first and last ``max_chars // 2`` characters with a truncation note between them."""
+    if max_chars <= 0 or len(text) <= max_chars:
+        return text
+    half = max_chars // 2
+    note = f"\n..._This content has been truncated to stay below {max_chars} characters_...\n"
+    return text[:half] + note + text[-half:]
+
+
+def observation_body(
+    stdout: str, stderr: str, *, timed_out: bool = False, max_chars: int = 512, stderr_lines: int = 1
+) -> str:
+    """Return what the model is shown of an execution: stdout, or the last stderr line(s) when stderr is set.
+
+    Empty when the program printed nothing; ``Timeout`` on a timeout (after any output it printed).
+    """
+    if timed_out:
+        shown = stdout.rstrip("\n")
+        return truncate_middle(f"{shown}\n{TIMEOUT_OBSERVATION}" if shown else TIMEOUT_OBSERVATION, max_chars)
+    if stderr:
+        tail = "\n".join(stderr.splitlines()[-stderr_lines:]) if stderr_lines > 0 else stderr
+        return truncate_middle(tail, max_chars)
+    return truncate_middle(stdout, max_chars)
+
+
+def format_observation(body: str) -> str:
+    """Wrap an observation body as appended to the context; empty output appends nothing."""
+    if not body:
+        return ""
+    return f"{OBSERVATION_PREFIX}{body}{OBSERVATION_SUFFIX}"

@@ -1,0 +1,59 @@
+"""The reward's options: one frozen dataclass, built from verl's ``reward_kwargs``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from simpletir.reward.equivalence import DEFAULT_TIMEOUT_S
+from simpletir.reward.extract import DEFAULT_EXTRACT_CONFIG, ExtractConfig
+
+SCORE_CONVENTIONS = {"binary": (1.0, 0.0), "signed": (1.0, -1.0)}
+"""Named score conventions: ``binary`` (the paper: 1 / 0) and ``signed`` (verl's DAPO reward: 1 / -1)."""
+
+VERL_RUNTIME_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+"""Keyword arguments verl's reward managers may pass that the reward does not use."""
+
+logger = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Options of :func:`~simpletir.reward.compute_score`; the defaults are the paper's."""
+
+    correct_score: float = 1.0
+    """Score of a correct answer."""
+    incorrect_score: float = 0.0
+    """Score of a wrong answer, a missing answer, a timeout or a grader error (no format penalty)."""
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    """Hard limit for grading one response, enforced by a worker process."""
+    extract: ExtractConfig = field(default_factory=lambda: DEFAULT_EXTRACT_CONFIG)
+    """Which answer forms are extracted from the response."""
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> RewardConfig:
+        """Build from flat keyword arguments (verl's ``reward_kwargs``): ``score_convention``
+        (``binary``/``signed``), ``correct_score``, ``incorrect_score``, ``timeout_s`` and the
+        :class:`ExtractConfig` fields; verl's runtime kwargs are ignored, unknown ones warned about once."""
+        config = cls()
+        convention = kwargs.pop("score_convention", None)
+        if convention is not None:
+            if convention not in SCORE_CONVENTIONS:
+                raise ValueError(
+                    f"score_convention must be one of {sorted(SCORE_CONVENTIONS)}, got {convention!r}"
+                )
+            correct, incorrect = SCORE_CONVENTIONS[convention]
+            config = replace(config, correct_score=correct, incorrect_score=incorrect)
+        own = {f.name for f in fields(cls)} - {"extract"}
+        extract_names = {f.name for f in fields(ExtractConfig)}
+        top = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
+        extract = {k: kwargs.pop(k) for k in list(kwargs) if k in extract_names}
+        if "timeout_s" in top and not float(top["timeout_s"]) > 0:
+            raise ValueError(f"timeout_s must be > 0, got {top['timeout_s']!r}")
+        for name in set(kwargs) - VERL_RUNTIME_KWARGS - _warned:
+            _warned.add(name)
+            logger.warning("simpletir.reward: ignoring unknown reward kwarg %r", name)
+        coerced = {k: float(v) for k, v in top.items()}
+        return replace(config, **coerced, extract=replace(config.extract, **extract))

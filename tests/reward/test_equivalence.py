@@ -1,0 +1,426 @@
+"""Table-driven equivalence cases: (given, ground_truth, expected) across every answer form."""
+
+from __future__ import annotations
+
+import pytest
+from simpletir.reward import grade, grade_answer
+from simpletir.reward.normalize import normalize_answer, parse_number
+
+INTEGERS = [
+    ("25", "25", True),
+    ("025", "25", True),
+    ("25", "025", True),
+    ("007", "7", True),
+    ("0", "000", True),
+    ("-5", "-5", True),
+    ("+5", "5", True),
+    ("-5", "5", False),
+    ("24", "25", False),
+    ("250", "25", False),
+    ("1000", "1,000", True),
+    ("1,000", "1000", True),
+    ("1{,}000", "1000", True),
+    ("1\\,000", "1000", True),
+    ("1\\!000", "1000", True),
+    ("1,000,000", "1000000", True),
+    ("1{,}234{,}567", "1234567", True),
+    ("1 000", "1000", True),
+    ("1,001", "1000", False),
+    ("12345678901234567890", "12345678901234567890", True),
+    ("12345678901234567890", "12345678901234567891", False),
+    ("204", "\\boxed{204}", True),
+    ("\\boxed{204}", "204", True),
+    ("$204$", "204", True),
+    ("\\(204\\)", "204", True),
+    ("\\[204\\]", "204", True),
+    ("$$204$$", "204", True),
+    ("\\boxed{\\boxed{7}}", "7", True),
+    ("\\fbox{7}", "7", True),
+    ("7.", "7", True),
+    ("7", "8", False),
+    ("\\boxed{73}", "\\boxed{37}", False),
+    ("{7}", "7", True),
+    ("\\$7", "7", True),
+    ("\\$1{,}000", "1000", True),
+]
+
+DECIMALS = [
+    ("0.5", "0.5", True),
+    ("0.50", "0.5", True),
+    (".5", "0.5", True),
+    ("3.0", "3", True),
+    ("3.", "3", True),
+    ("3.14", "3.14", True),
+    ("3.14", "3.15", False),
+    ("3.1", "3.14", False),
+    ("0.333333", "\\frac{1}{3}", True),
+    ("0.3333333", "1/3", True),
+    ("0.333", "\\frac{1}{3}", False),
+    ("0.33", "1/3", False),
+    ("2.5", "\\frac{5}{2}", True),
+    ("-2.5", "-\\frac{5}{2}", True),
+    ("2.5", "-\\frac{5}{2}", False),
+    ("1.000001", "1", False),
+    ("1.0000001", "1", True),
+    ("0.1", "0.01", False),
+    ("-0.75", "-3/4", True),
+    ("0.125", "1/8", True),
+]
+
+FRACTIONS = [
+    ("\\frac{1}{2}", "0.5", True),
+    ("\\frac12", "\\frac{1}{2}", True),
+    ("\\dfrac{1}{2}", "\\frac{1}{2}", True),
+    ("\\tfrac{3}{4}", "3/4", True),
+    ("\\frac{2}{4}", "\\frac{1}{2}", True),
+    ("1/2", "\\frac{1}{2}", True),
+    ("1/2", "2", False),
+    ("2", "1/2", False),
+    ("1/2", "1/3", False),
+    ("\\frac{1}{2}", "\\frac{2}{1}", False),
+    ("-\\frac{1}{2}", "\\frac{-1}{2}", True),
+    ("-\\frac{1}{2}", "\\frac{1}{2}", False),
+    ("\\frac{7}{3}", "7/3", True),
+    ("\\frac{14}{6}", "7/3", True),
+    ("\\frac{3}{2}", "1.5", True),
+    ("\\frac{9}{10}", "0.9", True),
+    ("\\frac{1}{3}", "0.3", False),
+    ("\\frac{10}{5}", "2", True),
+    ("\\frac{10}{4}", "2", False),
+    ("\\frac {1} {2}", "1/2", True),
+    ("\\frac{1}2", "1/2", True),
+    ("\\dfrac{\\sqrt{3}}{2}", "\\frac{\\sqrt{3}}{2}", True),
+    ("\\frac{\\sqrt3}{2}", "\\frac{\\sqrt{3}}{2}", True),
+    ("\\frac{a}{b}", "a/b", True),
+    ("\\frac{a}{b}", "b/a", False),
+    ("2\\frac{1}{2}", "5/2", True),
+    ("\\frac{1}{0}", "1", False),
+    ("0/5", "0", True),
+]
+
+PERCENT_SCI = [
+    ("50\\%", "50", True),
+    ("50%", "50", True),
+    ("50\\%", "0.5", True),
+    ("50", "50\\%", True),
+    ("0.5", "50\\%", True),
+    ("50\\%", "51", False),
+    ("12.5\\%", "\\frac{1}{8}", True),
+    ("25\\%", "25\\%", True),
+    ("25\\%", "30\\%", False),
+    ("1e3", "1000", True),
+    ("1.5e3", "1500", True),
+    ("1.5E3", "1500", True),
+    ("1.5\\times10^{3}", "1500", True),
+    ("1.5 \\times 10^3", "1500", True),
+    ("2\\times10^{-3}", "0.002", True),
+    ("2\\times10^{-3}", "0.003", False),
+    ("6.02\\times10^{23}", "602000000000000000000000", True),
+    ("1e3", "100", False),
+    ("3\\cdot10^{2}", "300", True),
+    ("10^{3}", "1000", True),
+    ("2^{10}", "1024", True),
+    ("2^{10}", "1000", False),
+]
+
+RADICALS_PI = [
+    ("\\sqrt{2}", "\\sqrt{2}", True),
+    ("\\sqrt2", "\\sqrt{2}", True),
+    ("\\sqrt{8}", "2\\sqrt{2}", True),
+    ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}", True),
+    ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}", True),
+    ("\\sqrt{3}", "\\sqrt{2}", False),
+    ("2\\sqrt{3}", "\\sqrt{12}", True),
+    ("3\\sqrt{3}", "\\sqrt{12}", False),
+    ("\\sqrt{4}", "2", True),
+    ("\\sqrt[3]{8}", "2", True),
+    ("\\sqrt[3]{2}", "2^{1/3}", True),
+    ("5+2\\sqrt{6}", "2\\sqrt{6}+5", True),
+    ("5-2\\sqrt{6}", "5+2\\sqrt{6}", False),
+    ("\\pi", "\\pi", True),
+    ("2\\pi", "2 \\pi", True),
+    ("2\\pi", "\\pi", False),
+    ("\\frac{\\pi}{2}", "\\pi/2", True),
+    ("\\frac{\\pi}{3}", "\\frac{\\pi}{6}", False),
+    ("4\\pi", "12.566371", True),
+    ("\\pi", "3.14", False),
+    ("16\\pi", "16 \\pi", True),
+    ("\\frac{16\\pi}{3}", "\\frac{16}{3}\\pi", True),
+    ("\\pi r^2", "r^2\\pi", True),
+    ("e^{2}", "e^2", True),
+    ("\\ln 2", "\\ln{2}", True),
+    ("\\infty", "\\infty", True),
+    ("-\\infty", "\\infty", False),
+    ("3+4i", "4i+3", True),
+    ("3+4i", "3-4i", False),
+    ("\\frac{3\\sqrt{5}}{5}", "\\frac{3}{\\sqrt{5}}", True),
+]
+
+DEGREES_UNITS_TEXT = [
+    ("106^\\circ", "106", True),
+    ("106^{\\circ}", "106", True),
+    ("106°", "106", True),
+    ("106", "106^\\circ", True),
+    ("106^\\circ", "107", False),
+    ("90^\\circ", "\\frac{\\pi}{2}", False),
+    ("5\\text{ cm}", "5", True),
+    ("5 \\text{cm}", "5", True),
+    ("5\\text{ cm}^2", "5", True),
+    ("5\\mbox{ inches}", "5", True),
+    ("10 apples", "10", True),
+    ("10\\text{ apples}", "10", True),
+    ("10\\text{ apples}", "11", False),
+    ("\\$5.50", "5.5", True),
+    ("\\text{(A)}", "A", True),
+    ("(B)", "B", True),
+    ("\\text{(A)}", "B", False),
+    ("\\textbf{(C)}", "C", True),
+    ("\\text{Monday}", "Monday", True),
+    ("\\text{monday}", "\\text{Monday}", True),
+    ("\\text{Tuesday}", "\\text{Monday}", False),
+    ("\\text{even}", "\\text{odd}", False),
+    ("\\mathrm{12}", "12", True),
+    ("\\text{12}", "12", True),
+    ("12\\text{ dollars}", "12", True),
+    ("45 degrees", "45", True),
+    ("45^\\circ \\text{C}", "45", True),
+]
+
+ASSIGNMENTS_SPACING = [
+    ("x = 3", "3", True),
+    ("x=3", "3", True),
+    ("3", "x = 3", True),
+    ("y = 3", "x = 3", True),
+    ("x = 4", "3", False),
+    ("k = 12", "12", True),
+    ("a_1 = 5", "5", True),
+    ("x_{1} = 5", "5", True),
+    ("y = 2x + 1", "2x+1", True),
+    ("y = 2x + 1", "2x-1", False),
+    ("x \\ge 3", "x \\geq 3", True),
+    ("\\left( 1, 2 \\right)", "(1,2)", True),
+    ("\\left(3, \\frac{\\pi}{2}\\right)", "(3,\\frac{\\pi}{2})", True),
+    ("\\left[ 0, 1 \\right]", "[0,1]", True),
+    ("\\!\\!12", "12", True),
+    ("1\\;000", "1000", True),
+    ("\\quad 7", "7", True),
+    ("7~", "7", True),
+    ("\\displaystyle\\frac{1}{2}", "0.5", True),
+    ("\\displaystyle \\frac{3}{4}", "3/4", True),
+    ("  42  ", "42", True),
+    ("42\n", "42", True),
+    ("\\frac{1}{2}.", "\\frac12", True),
+    ("\\bigl(1,2\\bigr)", "(1,2)", True),
+]
+
+TUPLES_INTERVALS = [
+    ("(1,2)", "(1,2)", True),
+    ("(1, 2)", "(1,2)", True),
+    ("(1,2)", "[1,2]", False),
+    ("[1,2]", "(1,2)", False),
+    ("(1,2]", "(1,2)", False),
+    ("(1,2]", "(1,2]", True),
+    ("[1,2)", "[1,2)", True),
+    ("(2,1)", "(1,2)", False),
+    ("(1,2,3)", "(1,2)", False),
+    ("(1,2)", "(1,2,3)", False),
+    ("(0.5, 2)", "(\\frac{1}{2}, 2)", True),
+    ("(3, \\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)", True),
+    ("(3, \\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{4} \\right)", False),
+    ("(-\\infty, 2)", "(-\\infty,2)", True),
+    ("(-\\infty, 2]", "(-\\infty,2)", False),
+    ("(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty,2)\\cup(3,\\infty)", True),
+    ("(3, \\infty) \\cup (-\\infty, 2)", "(-\\infty,2)\\cup(3,\\infty)", True),
+    ("(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty,2)", False),
+    ("(-\\infty, 2] \\cup [3, \\infty)", "(-\\infty,2)\\cup(3,\\infty)", False),
+    ("[0,1) \\cup (2,3]", "[0,1)\\cup(2,3]", True),
+    ("(1,2)", "1,2", False),
+    ("1,2", "(1,2)", False),
+    ("(1,-2)", "(1,-2)", True),
+    ("(1,-2)", "(-1,2)", False),
+    ("(2,3,4)", "(2, 3, 4)", True),
+    ("(2,3,4)", "(2,4,3)", False),
+    ("(\\sqrt{2}, 1)", "(\\sqrt2, 1)", True),
+    ("\\langle 1, 2 \\rangle", "\\langle 1,2\\rangle", True),
+    ("\\langle 1, 2 \\rangle", "\\langle 2,1\\rangle", False),
+    ("(1,(2,3))", "(1,(2,3))", True),
+    ("(1,(2,3))", "(1,(3,2))", False),
+    ("((1,2),(3,4))", "((1,2),(3,4))", True),
+    ("(x, y) = (1, 2)", "(1,2)", False),
+    ("[-1, 1]", "[-1,1]", True),
+    ("[-1, 1]", "[-1,2]", False),
+    ("(0, 1000)", "(0, 1{,}000)", True),
+]
+
+SETS_LISTS = [
+    ("1, 2", "2, 1", True),
+    ("1,2,3", "3, 2, 1", True),
+    ("1, 2", "1, 2, 3", False),
+    ("1, 2, 3", "1, 2", False),
+    ("1", "1, 2", False),
+    ("1, 2", "1", False),
+    ("\\{1, 2\\}", "\\{2, 1\\}", True),
+    ("\\{1,2\\}", "\\{1,2,3\\}", False),
+    ("\\{1,2,3\\}", "\\{1,2\\}", False),
+    ("\\{1, 2\\}", "1, 2", True),
+    ("1, 2", "\\{1, 2\\}", True),
+    ("\\{5\\}", "5", True),
+    ("5", "\\{5\\}", True),
+    ("\\{5\\}", "6", False),
+    ("x = 1, x = 2", "1, 2", True),
+    ("1 \\text{ and } 2", "1, 2", True),
+    ("1 \\text{ or } 2", "2, 1", True),
+    ("-1, 1", "1, -1", True),
+    ("-1, 1", "1, 1", False),
+    ("1, 1, 2", "1, 2, 2", False),
+    ("1, 1, 2", "2, 1, 1", True),
+    ("\\frac{1}{2}, 3", "3, 0.5", True),
+    ("\\sqrt{2}, -\\sqrt{2}", "\\pm\\sqrt{2}", False),
+    ("-\\sqrt{2}, \\sqrt{2}", "\\sqrt{2}, -\\sqrt{2}", True),
+    ("2, 3", "2, 4", False),
+    ("1,000, 2", "1000, 2", False),
+    ("A, C", "C, A", True),
+    ("A, C", "A, B", False),
+    ("\\{(1,2), (3,4)\\}", "\\{(3,4), (1,2)\\}", True),
+    ("\\{(1,2), (3,4)\\}", "\\{(1,2), (4,3)\\}", False),
+    ("(1,2), (3,4)", "(3,4), (1,2)", True),
+    ("\\{\\}", "\\{1\\}", False),
+]
+
+MATRICES = [
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", True),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}2\\\\1\\end{pmatrix}", False),
+    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
+    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}", False),
+    ("\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
+    ("\\begin{pmatrix} 1/2 \\\\ 0 \\end{pmatrix}", "\\begin{pmatrix}\\frac{1}{2}\\\\0\\end{pmatrix}", True),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\\\ 3 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", False),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(1,2)", False),
+]
+
+SYMBOLIC = [
+    ("x^2+2x+1", "(x+1)^2", True),
+    ("(x+1)^2", "x^2+2x+1", True),
+    ("x^2+2x+1", "(x-1)^2", False),
+    ("2x+3", "3+2x", True),
+    ("2x+3", "2x+4", False),
+    ("2(x+1)", "2x+2", True),
+    ("\\frac{x}{2}", "0.5x", True),
+    ("\\frac{x+1}{x-1}", "\\frac{1+x}{x-1}", True),
+    ("\\frac{x+1}{x-1}", "\\frac{x-1}{x+1}", False),
+    ("a+b", "b+a", True),
+    ("ab", "ba", True),
+    ("a-b", "b-a", False),
+    ("x", "y", False),
+    ("\\sin^2 x + \\cos^2 x", "1", True),
+    ("\\sin x", "\\cos x", False),
+    ("n(n+1)/2", "\\frac{n^2+n}{2}", True),
+    ("2^{n}", "2^n", True),
+    ("2^{n+1}", "2\\cdot 2^n", True),
+    ("2^{n+1}", "2^n", False),
+    ("\\binom{5}{2}", "10", True),
+    ("5!", "120", True),
+    ("\\log_2 8", "3", True),
+    ("|{-3}|", "3", True),
+    ("x^3 - 1", "(x-1)(x^2+x+1)", True),
+    ("\\frac{1}{x}+\\frac{1}{y}", "\\frac{x+y}{xy}", True),
+    ("\\sqrt{x^2}", "x", False),
+    ("3x^2 - 2", "3x^2-2", True),
+    ("-\\frac{1}{2}x + 3", "3 - \\frac{x}{2}", True),
+    ("\\frac{1}{2}(a+b)h", "\\frac{(a+b)h}{2}", True),
+    ("2i", "2i", True),
+    ("\\frac{9}{4}\\pi", "\\frac{9\\pi}{4}", True),
+    ("4\\sqrt{2}+2", "2+4\\sqrt{2}", True),
+    ("4\\sqrt{2}+2", "2+2\\sqrt{2}", False),
+]
+
+MALFORMED = [
+    ("", "5", False),
+    ("5", "", False),
+    ("   ", "5", False),
+    ("$$", "5", False),
+    ("\\boxed{}", "5", False),
+    ("\\frac{1}{", "\\frac{1}{2}", False),
+    ("((((1", "1", False),
+    ("}}}}", "1", False),
+    ("\\", "1", False),
+    ("abc", "5", False),
+    ("5", "abc", False),
+    ("None", "5", False),
+    ("nan", "5", False),
+    ("inf", "5", False),
+]
+
+CASES = (
+    INTEGERS
+    + DECIMALS
+    + FRACTIONS
+    + PERCENT_SCI
+    + RADICALS_PI
+    + DEGREES_UNITS_TEXT
+    + ASSIGNMENTS_SPACING
+    + TUPLES_INTERVALS
+    + SETS_LISTS
+    + MATRICES
+    + SYMBOLIC
+    + MALFORMED
+)
+
+
+def test_table_is_large_and_balanced() -> None:
+    assert len(CASES) >= 300
+    assert sum(1 for *_, expected in CASES if not expected) >= 100
+
+
+@pytest.mark.parametrize(("given", "truth", "expected"), CASES)
+def test_grade_answer(given: str, truth: str, expected: bool) -> None:
+    outcome = grade(given, truth)
+    assert outcome.timeout is False and outcome.error is None, outcome
+    assert outcome.correct is expected
+
+
+@pytest.mark.parametrize(
+    ("given", "truth"),
+    [(g, t) for g, t, expected in CASES if expected and g.strip() and t.strip()],
+)
+def test_true_pairs_are_symmetric(given: str, truth: str) -> None:
+    assert grade_answer(truth, given) is True
+
+
+NORMALIZED = [
+    ("$\\boxed{\\dfrac{1}{2}}$", "\\frac{1}{2}"),
+    ("\\left( 1, 2 \\right)", "(1,2)"),
+    ("x = 3", "3"),
+    ("1{,}000", "1000"),
+    ("1,000,000", "1000000"),
+    ("106^{\\circ}", "106"),
+    ("5\\text{ cm}", "5"),
+    ("\\text{(A)}", "A"),
+    ("12.", "12"),
+    ("\\frac12", "\\frac{1}{2}"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), NORMALIZED)
+def test_normalize_answer(raw: str, expected: str) -> None:
+    assert normalize_answer(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "exact"),
+    [
+        ("025", 25, True),
+        ("-3/4", -0.75, True),
+        ("\\frac{7}{2}", 3.5, True),
+        ("2.50", 2.5, False),
+        ("1e-2", 0.01, False),
+    ],
+)
+def test_parse_number(text: str, value: float, exact: bool) -> None:
+    number = parse_number(text)
+    assert number is not None and float(number.value) == value and number.exact is exact
+
+
+@pytest.mark.parametrize("text", ["10^{10^{10}}", "1e99999", "x", "1/0", "9" * 300, "\\frac{1}{0}"])
+def test_parse_number_rejects(text: str) -> None:
+    assert parse_number(text) is None

@@ -1,0 +1,156 @@
+"""Answer extraction from realistic multi-turn TIR responses, and its fallbacks and bounds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from simpletir.reward import ExtractConfig, extract_answer
+from simpletir.reward.extract import last_boxed, mask_code_source
+
+FINAL_ANSWER_TURN = (
+    "Let me compute the number of lattice points directly.\n"
+    "```python\n"
+    "count = sum(1 for x in range(-10, 11) for y in range(-10, 11) if x*x + y*y <= 100)\n"
+    "final_answer(count)\n"
+    "```\n"
+    "Code execution result: \\boxed{317}\n"
+)
+
+TWO_TURNS_THEN_BOX = (
+    "First, factor the quadratic.\n"
+    "```py\n"
+    "import sympy as sp\n"
+    "x = sp.symbols('x')\n"
+    "print(sp.solve(x**2 - 5*x + 6, x))\n"
+    "```\n"
+    "Code execution result: [2, 3]\n"
+    "So the roots are 2 and 3. Let me double-check the sum.\n"
+    "```python\n"
+    "print(2 + 3)\n"
+    "```\n"
+    "Code execution result: 5\n"
+    "The sum of the roots is $5$, so the answer is \\boxed{5}."
+)
+
+BOX_IN_CODE_SOURCE_ONLY = (
+    "I will print the answer.\n"
+    "```python\n"
+    'print("\\\\boxed{x}")\n'
+    "```\n"
+    "Code execution result: 12\n"
+    "Hence the result is 12."
+)
+
+BOX_IN_SOURCE_AND_OUTPUT = (
+    '```python\nans = 7 * 6\nprint(f"\\\\boxed{{{ans}}}")\n```\nCode execution result: \\boxed{42}\n'
+)
+
+NESTED_BOX = "Simplifying, we get \\boxed{\\frac{\\sqrt{3}}{2}} as the final value."
+
+LAST_BOX_WINS = "Initially I thought \\boxed{12}. But rechecking, the count is \\boxed{14}."
+
+EMPTY_LAST_BOX = "The answer is \\boxed{9}. As a template: \\boxed{}"
+
+TRUNCATED_CODE = "The final step is easy.\n\\boxed{3}\nLet me verify with code.\n```python\nprint(\\boxed{4}\nfor i in range("
+
+OUTPUT_FENCE = "```python\nfinal_answer(8)\n```\n```output\n\\boxed{8}\n```\n"
+
+ANSWER_PHRASE = "After simplification, the answer is $\\frac{7}{2}$. Done."
+FINAL_ANSWER_COLON = "Work shown above.\nFinal Answer: 27\nThanks."
+ANSWER_PHRASE_DECIMAL = "Therefore the answer is 3.75."
+LAST_NUMBER = "We get 3 apples, then 4 more, for a total of 7"
+LAST_NUMBER_IGNORES_CODE = "The total is 11.\n```python\nprint(sum(range(100)))\n```\n"
+NOTHING = "I am not sure how to proceed with this problem."
+FBOX = "So it is \\fbox{64}."
+BOXED_NO_BRACES = "so the result is \\boxed 5 and we are done"
+LATEX_TUPLE_BOX = "Thus the point is $\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}$."
+BOX_WITH_TEXT = "\\boxed{\\text{(C)}}"
+MULTI_TURN_FINAL_ANSWER_CALL = (
+    "Let's search for n.\n```python\nfor n in range(1, 1000):\n    if n % 7 == 3 and n % 11 == 5:\n"
+    "        final_answer(n)\n        break\n```\nCode execution result: \\boxed{38}\n"
+)
+
+CASES = [
+    (FINAL_ANSWER_TURN, "317"),
+    (TWO_TURNS_THEN_BOX, "5"),
+    (BOX_IN_CODE_SOURCE_ONLY, "12"),
+    (BOX_IN_SOURCE_AND_OUTPUT, "42"),
+    (NESTED_BOX, "\\frac{\\sqrt{3}}{2}"),
+    (LAST_BOX_WINS, "14"),
+    (EMPTY_LAST_BOX, "9"),
+    (TRUNCATED_CODE, "3"),
+    (OUTPUT_FENCE, "8"),
+    (ANSWER_PHRASE, "\\frac{7}{2}"),
+    (FINAL_ANSWER_COLON, "27"),
+    (ANSWER_PHRASE_DECIMAL, "3.75"),
+    (LAST_NUMBER, "7"),
+    (LAST_NUMBER_IGNORES_CODE, "11"),
+    (NOTHING, None),
+    ("", None),
+    (FBOX, "64"),
+    (BOXED_NO_BRACES, "5"),
+    (LATEX_TUPLE_BOX, "\\left( 3, \\frac{\\pi}{2} \\right)"),
+    (BOX_WITH_TEXT, "\\text{(C)}"),
+    (MULTI_TURN_FINAL_ANSWER_CALL, "38"),
+    ("Unclosed \\boxed{12 and then nothing", "12"),
+    ("\\boxed{a{b}c}", "a{b}c"),
+    ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
+    ("The answer is: 1,000 people.", "1,000 people"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_extract_answer(text: str, expected: str | None) -> None:
+    assert extract_answer(text) == expected
+
+
+OPTION_CASES = [
+    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False), "2"),
+    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False, last_number=False), None),
+    (LAST_NUMBER, ExtractConfig(last_number=False), None),
+    (BOX_IN_CODE_SOURCE_ONLY, ExtractConfig(skip_code_source=False), "x"),
+    (LAST_NUMBER_IGNORES_CODE, ExtractConfig(skip_code_source=False), "100"),
+    ("\\boxed{" + "9" * 50 + "}", ExtractConfig(max_answer_chars=10, last_number=False), None),
+]
+
+
+@pytest.mark.parametrize(("text", "config", "expected"), OPTION_CASES)
+def test_extract_options(text: str, config: ExtractConfig, expected: str | None) -> None:
+    assert extract_answer(text, config) == expected
+
+
+def test_mask_code_source_keeps_output_and_prose() -> None:
+    masked = mask_code_source(BOX_IN_SOURCE_AND_OUTPUT)
+    assert "ans = 7" not in masked
+    assert "Code execution result: \\boxed{42}" in masked
+    assert mask_code_source("no code here") == "no code here"
+
+
+def test_extract_config_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        ExtractConfig().last_number = False  # type: ignore[misc]
+
+
+HOSTILE = [
+    "\\boxed{" * 5000 + "x" * (1 << 20),
+    "{" * 5000 + "\\boxed{" + "{" * 5000,
+    ("\\boxed{1" + "{" * 50) * 20000,
+    "```python\n" * 50000,
+    "1" * (1 << 20),
+    "the answer is " * 50000,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_extraction_is_bounded_on_hostile_text(text: str) -> None:
+    start = time.monotonic()
+    answer = extract_answer(text)
+    assert time.monotonic() - start < 1.0
+    assert answer is None or len(answer) <= ExtractConfig().max_answer_chars + 100 or answer.isdigit()
+
+
+def test_last_boxed_tries_only_recent_boxes() -> None:
+    text = "\\boxed{1}" + "\\boxed{" * 100
+    assert last_boxed(text) is None
+    assert last_boxed(text, ExtractConfig(max_boxes_tried=1000)) == "1"

@@ -1,0 +1,127 @@
+"""Hard time limits, worker replacement, hostile inputs and concurrent callers (real worker processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from simpletir.reward import compute_score, grade
+from simpletir.reward.equivalence import GradingError
+from simpletir.reward.isolation import WorkerPool, default_pool
+
+LIMIT_S = 1.0
+SLACK_S = 1.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_pool() -> None:
+    pool = default_pool()
+    pool.warm()
+    assert grade("\\sqrt{8}", "2\\sqrt{2}").correct
+
+
+PATHOLOGICAL = [
+    ("10^{10^{10^{10}}}", "5"),
+    ("2^{2^{2^{2^{2^{2}}}}}", "3"),
+    ("{" * 5000 + "1" + "}" * 5000, "1"),
+    ("{" * 1000 + "1" + "}" * 1000, "1"),
+    ("(" * 1000 + "1" + ")" * 1000, "1"),
+    ("\\frac{" * 600 + "1" + "}{2}" * 600, "1"),
+    ("1" * (1 << 20), "1"),
+    ("x" * (1 << 20), "x"),
+    ("\\sqrt{" * 1000 + "2" + "}" * 1000, "2"),
+    ("(" + "1," * 5000 + "1)", "(1,1)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("given", "truth"), PATHOLOGICAL, ids=[f"patho{i}" for i in range(len(PATHOLOGICAL))]
+)
+def test_pathological_input_returns_within_limit_and_next_call_is_fast(given: str, truth: str) -> None:
+    start = time.monotonic()
+    outcome = grade(given, truth, timeout_s=LIMIT_S)
+    assert time.monotonic() - start < LIMIT_S + SLACK_S
+    assert outcome.correct is False
+    start = time.monotonic()
+    assert grade("\\frac{\\sqrt{12}}{2}", "\\sqrt{3}", timeout_s=LIMIT_S).correct is True
+    assert time.monotonic() - start < 0.5
+
+
+def test_timeout_kills_and_replaces_the_worker() -> None:
+    pool = default_pool()
+    restarts = pool.restarts
+    outcome = grade("10^{10^{10^{10}}}", "5", timeout_s=0.5)
+    assert outcome.timeout is True and outcome.correct is False
+    assert pool.restarts == restarts + 1
+    assert grade("x^2-1", "(x-1)(x+1)").correct is True
+
+
+def test_hostile_responses_through_compute_score() -> None:
+    for response in ("\\boxed{" * 5000 + "x" * (1 << 20), "\\boxed{10^{10^{10^{10}}}}", "{" * 5000):
+        start = time.monotonic()
+        result = compute_score("math", response, "1", timeout_s=LIMIT_S)
+        assert time.monotonic() - start < LIMIT_S + SLACK_S
+        assert result["acc"] is False
+
+
+def test_dead_worker_is_reported_and_replaced() -> None:
+    pool = WorkerPool(max_workers=1)
+    try:
+        assert pool.compare("\\sqrt{4}", "2", 30.0) is True
+        worker = pool._idle[0]
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        worker.proc.wait()
+        with pytest.raises(GradingError, match="died"):
+            pool.compare("\\sqrt{4}", "2", 5.0)
+        assert pool.restarts == 1
+        assert pool.compare("\\sqrt{9}", "3", 30.0) is True
+    finally:
+        pool.close()
+
+
+def test_closed_pool_refuses_work() -> None:
+    pool = WorkerPool(max_workers=1)
+    pool.close()
+    with pytest.raises(GradingError, match="closed"):
+        pool.compare("1", "1", 1.0)
+
+
+def test_pool_rejects_bad_size() -> None:
+    with pytest.raises(ValueError):
+        WorkerPool(max_workers=0)
+
+
+CONCURRENT = [
+    ("\\boxed{42}", "42", True),
+    ("\\boxed{41}", "42", False),
+    ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt3}{2}", True),
+    ("\\boxed{(x+1)^2}", "x^2+2x+1", True),
+    ("\\boxed{(x+1)^2}", "x^2+1", False),
+    ("the answer is 0.5", "\\frac{1}{2}", True),
+    ("\\boxed{(1,2)}", "[1,2]", False),
+    ("\\boxed{2\\pi}", "6.283185", True),
+]
+
+
+def test_threads_calling_concurrently_get_correct_results() -> None:
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        for i in range(50):
+            response, truth, expected = CONCURRENT[(i + offset) % len(CONCURRENT)]
+            result = compute_score("math", response, truth)
+            if result["acc"] is not expected or result["timeout"] or result["grader_error"]:
+                errors.append(f"{response!r} vs {truth!r}: {result}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    assert time.monotonic() - start < 60

@@ -5,7 +5,7 @@ The comparison runs in three layers, cheapest first:
 1. exact string equality of the normalised answers, and exact comparison of plain numbers
    (integers, decimals rounded to 6 places, fractions, scientific notation, percentages) — in-process;
 2. structure — tuples and intervals (ordered, brackets must match), sets and bare lists of answers
-   (unordered, same size), unions of intervals — in-process, recursing into the elements;
+   (unordered, same size; ``a \\pm b`` is the pair ``a+b, a-b``), unions of intervals — in-process, recursing into the elements;
 3. anything else pair of single expressions goes to math-verify's ``parse`` + ``verify``
    (float rounding 6, strict), which runs in a worker process with a hard time limit
    (:mod:`simpletir.reward.isolation`), never in the caller's thread.
@@ -156,6 +156,8 @@ def _split_structure(text: str) -> _Structure:
     items = _top_level_split(text, ",")
     if len(items) > 1:
         return _Structure(_UNORDERED, tuple(p.strip() for p in items))
+    if "\\pmod" not in text and len(_top_level_split(text, "\\pm")) == 2:
+        return _Structure(_UNORDERED, (text.replace("\\pm", "+", 1), text.replace("\\pm", "-", 1)))
     return _Structure(_SINGLE)
 
 

@@ -101,6 +101,15 @@ CASES: list[tuple[str, str, bool]] = [
     ("3+2i", "3-2i", False),
     ("a^2-b^2", "(a-b)(a+b)", True),
     ("\\sin^2\\theta", "1-\\cos^2\\theta", True),
+    # pitfalls reported against math-verify (tiny values, equations around lists, invalid LaTeX)
+    ("\\frac{1}{2004!}", "\\frac{1}{2006!}", False),
+    ("\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}", False),
+    ("\\frac{1}{2^{99}}", "2^{-99}", True),
+    ("\\frac{2^{2005}+1}{3 \\cdot 2^{2006}}", "\\frac{1}{3 \\cdot 2^{2006}}", False),
+    ("1 - \\frac{1}{\\mathrm{e}}", "1 + \\frac{1}{\\mathrm{e}}", False),
+    ("19, 46, \\text{ and } 82", "19, 46, 82", True),
+    ("\\pm 2021", "2021", False),
+    ("4", "4\\sqrt(2)", False),
     # wrappers
     ("\\boxed{12}", "12", True),
     ("12", "$12$", True),

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from simpletir.reward.config import RewardConfig
-from simpletir.reward.equivalence import grade
+from simpletir.reward.equivalence import MAX_ANSWER_CHARS, grade
 from simpletir.reward.extract import extract_answer
 from simpletir.reward.isolation import DEFAULT_MAX_WORKERS
 
@@ -41,7 +41,7 @@ def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -
         if pred is None:
             result["no_answer"] = True
             return result
-        result["pred"] = pred
+        result["pred"] = pred[:MAX_ANSWER_CHARS]
         for truth in _ground_truths(ground_truth):
             outcome = grade(pred, truth, timeout_s=config.timeout_s)
             result["timeout"] = result["timeout"] or outcome.timeout
@@ -62,7 +62,8 @@ def compute_score(
     extra_info: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """verl's per-sample reward: ``{score, acc, pred, no_answer, timeout, grader_error}`` (all scalars);
+    """verl's per-sample reward: ``{score, acc, pred, no_answer, timeout, grader_error}`` (all scalars,
+    ``pred`` cut to 2,048 characters);
     ``kwargs`` are :meth:`RewardConfig.from_kwargs` options; ``data_source``/``extra_info`` are unused."""
     return score_response(solution_str, ground_truth, RewardConfig.from_kwargs(**kwargs))
 

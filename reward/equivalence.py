@@ -144,7 +144,9 @@ def _split_structure(text: str) -> _Structure:
     if len(pieces) > 1:
         return _Structure(_UNION, tuple(p.strip() for p in pieces))
     if text.startswith("\\{") and text.endswith("\\}") and _outer_pair_closes_at_end(text[1:]):
-        return _Structure(_UNORDERED, tuple(p.strip() for p in _top_level_split(text[2:-2], ",")))
+        return _Structure(
+            _UNORDERED, tuple(p.strip() for p in _top_level_split(text[2:-2], ",") if p.strip())
+        )
     if text.startswith("\\langle") and text.endswith("\\rangle"):
         inner = text[len("\\langle") : -len("\\rangle")]
         return _Structure(_ORDERED, tuple(p.strip() for p in _top_level_split(inner, ",")), "<>")
@@ -153,9 +155,9 @@ def _split_structure(text: str) -> _Structure:
         if len(items) > 1:
             return _Structure(_ORDERED, tuple(p.strip() for p in items), text[0] + text[-1])
         return _Structure(_SINGLE)
-    items = _top_level_split(text, ",")
+    items = [p.strip() for p in _top_level_split(text, ",") if p.strip()]
     if len(items) > 1:
-        return _Structure(_UNORDERED, tuple(p.strip() for p in items))
+        return _Structure(_UNORDERED, tuple(items))
     if "\\pmod" not in text and len(_top_level_split(text, "\\pm")) == 2:
         return _Structure(_UNORDERED, (text.replace("\\pm", "+", 1), text.replace("\\pm", "-", 1)))
     return _Structure(_SINGLE)
@@ -229,11 +231,24 @@ def symbolic_equal(given: str, truth: str) -> bool:
     pred = parse(f"${given}$", targets, parsing_timeout=None, raise_on_error=False)
     if not gold or not pred:
         return False
-    return bool(
-        verify(
-            gold, pred, float_rounding=FLOAT_ROUNDING, strict=True, timeout_seconds=None, raise_on_error=False
-        )
+    equal = verify(
+        gold, pred, float_rounding=FLOAT_ROUNDING, strict=True, timeout_seconds=None, raise_on_error=False
     )
+    return bool(equal) and not _exact_numbers_differ(gold[0], pred[0])
+
+
+def _exact_numbers_differ(gold: object, pred: object) -> bool:
+    """True when both are exact constants (no floats, no symbols) that differ beyond 1e-12 relative —
+    math-verify's 6-place rounding otherwise equates tiny values such as ``1/2^{99}`` and ``1/2^{98}``."""
+    import sympy
+
+    if not all(isinstance(x, sympy.Expr) and x.is_number and not x.atoms(sympy.Float) for x in (gold, pred)):
+        return False
+    a, b = sympy.N(gold, 50), sympy.N(pred, 50)
+    scale = max(abs(a), abs(b))
+    if not (scale.is_finite and scale.is_real) or scale == 0:
+        return False
+    return bool(abs(a - b) / scale > sympy.Float("1e-12"))
 
 
 def _pool_symbolic(deadline: float) -> SymbolicFn:

@@ -25,6 +25,7 @@ _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
 _DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_HALF_SHORT = re.compile(r"\\frac\s*\{([^{}]{1,50})\}\s*(\d)")
+_SQRT_PARENS = re.compile(r"\\sqrt\s*\(([^(){}]{1,50})\)")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\\circ\s*$")
 _TEXT_CMD = re.compile(
     r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|mathit|operatorname)\s*\{([^{}]*)\}"
@@ -127,6 +128,7 @@ def normalize_answer(answer: str) -> str:
     text = _DFRAC.sub(r"\\frac", text)
     text = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", text)
     text = _FRAC_HALF_SHORT.sub(r"\\frac{\1}{\2}", text)
+    text = _SQRT_PARENS.sub(r"\\sqrt{\1}", text)
     text = _DEGREES.sub("", text)
     text = _unwrap_text(text)
     text = text.replace("\\%", "%").replace("\\$", "").replace("$", "")

@@ -50,6 +50,11 @@ def test_result_says_why() -> None:
     assert slow["timeout"] is True and slow["acc"] is False and slow["score"] == 0.0
 
 
+def test_pred_is_capped_for_logging() -> None:
+    result = compute_score("math", "\\boxed{" + "7" * 5000 + "}", "7")
+    assert result["acc"] is False and 0 < len(result["pred"]) <= 2048
+
+
 def test_verl_runtime_kwargs_are_accepted() -> None:
     result = compute_score(
         "math", RESPONSE_CORRECT, "42", None, reward_router_address=None, reward_model_tokenizer=None

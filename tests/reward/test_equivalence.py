@@ -354,8 +354,26 @@ MALFORMED = [
     ("inf", "5", False),
 ]
 
+MATH_VERIFY_PITFALLS = [
+    ("\\frac{1}{2006!}", "\\frac{1}{2004!}", False),
+    ("\\frac{1}{2^{98}}", "\\frac{1}{2^{99}}", False),
+    ("2^{-99}", "\\frac{1}{2^{99}}", True),
+    ("\\frac{1}{3 \\cdot 2^{2006}}", "\\frac{2^{2005}+1}{3 \\cdot 2^{2006}}", False),
+    ("\\frac{1}{2006 \\cdot 2005 \\cdot 2004!}", "\\frac{1}{2006!}", True),
+    ("1 + \\frac{1}{\\mathrm{e}}", "1 - \\frac{1}{\\mathrm{e}}", False),
+    ("n=1, 2, 3", "n=2, 3, 4", False),
+    ("D = (0, 1.5)", "D = (0, 1)", False),
+    ("19, 46, 82", "19, 46, \\text{ and } 82", True),
+    ("21, 36, and 82", "19, 46, \\text{ and } 82", False),
+    ("2021", "\\pm 2021", False),
+    ("4\\sqrt(2)", "4", False),
+    ("4\\sqrt(2)", "4\\sqrt{2}", True),
+    ("1.414214", "\\sqrt{2}", True),
+]
+
 CASES = (
-    INTEGERS
+    MATH_VERIFY_PITFALLS
+    + INTEGERS
     + DECIMALS
     + FRACTIONS
     + PERCENT_SCI

@@ -135,6 +135,27 @@ def test_batch_loaded_by_verl_from_file_path() -> None:
     assert [s["score"] for s in scores] == [1.0, 0.0]
 
 
+def test_documented_hydra_overrides_on_verls_ppo_trainer_config() -> None:
+    import verl
+    from hydra import compose, initialize_config_dir
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config_dir = Path(verl.__file__).parent / "trainer" / "config"
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        config = compose(
+            config_name="ppo_trainer",
+            overrides=[
+                f"reward.custom_reward_function.path={ENTRY}",
+                "reward.custom_reward_function.name=compute_score",
+                "+reward.custom_reward_function.reward_kwargs.score_convention=signed",
+                "+reward.custom_reward_function.reward_kwargs.timeout_s=3",
+            ],
+        )
+    fn = get_custom_reward_fn(config)
+    result = fn(data_source="math", solution_str=RESPONSE_WRONG, ground_truth="42", extra_info={})
+    assert result["score"] == -1.0 and result["pred"] == "41"
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     """A tiny byte-level BPE tokenizer trained here (lossless decode of any text)."""

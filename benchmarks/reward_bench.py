@@ -1,12 +1,13 @@
 """Reward grading benchmark: simpletir.reward vs math-verify's ``parse`` + ``verify``, in the same run.
 
-Three measurements, each on identical inputs for both graders:
+Four measurements, each on identical inputs for both graders:
 
 1. throughput on a realistic mix of TIR responses (mostly AIME/AMC/MATH500-style integers and
    fractions, some symbolic answers; half correct, half wrong): graded responses per second, the
    accuracy against the known labels, and the slowest single call;
 2. accuracy on ``grader_cases.py`` (pairs modelled on public math-grader tests);
-3. optional, when ``../shared/data`` exists: MATH500/AIME ground truths graded against themselves,
+3. pathological inputs (huge powers, deep nesting, a 1 MB answer): the slowest call vs the 5 s limit;
+4. optional, when ``../shared/data`` exists: MATH500/AIME ground truths graded against themselves,
    against reformatted versions of themselves (must be equal), and against the next problem's answer
    (must differ; pairs whose normalised strings coincide, e.g. ``5`` and ``x=5``, are left out).
 
@@ -49,6 +50,15 @@ SYMBOLIC = [
         "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
         "\\begin{pmatrix}2\\\\1\\end{pmatrix}",
     ),
+]
+
+
+PATHOLOGICAL = [
+    ("5", "10^{10^{10^{10}}}", False),
+    ("3", "2^{2^{2^{2^{2^{2}}}}}", False),
+    ("1", "{" * 5000 + "1" + "}" * 5000, False),
+    ("1", "(" * 1000 + "1" + ")" * 1000, False),
+    ("1", "1" * (1 << 20), False),
 ]
 
 
@@ -160,7 +170,7 @@ def shared_data_pairs(seed: int) -> dict[str, list[tuple[str, str, bool]]] | Non
 
 
 def main() -> None:
-    """Run the three measurements and print a Markdown report."""
+    """Run the measurements and print a Markdown report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="responses in the realistic mix")
     parser.add_argument("--seed", type=int, default=0)
@@ -174,6 +184,7 @@ def main() -> None:
     mix = realistic_mix(args.n, args.seed)
     suites = {"realistic mix (whole responses)": (mix, ours_response, math_verify_response)}
     suites["grader cases (answer pairs)"] = (CASES, ours_pair, math_verify_pair)
+    suites["pathological inputs (limit 5 s)"] = (PATHOLOGICAL, ours_pair, math_verify_pair)
     shared = shared_data_pairs(args.seed)
     for name, pairs in (shared or {}).items():
         suites[f"shared data: {name}"] = (pairs, ours_pair, math_verify_pair)
@@ -185,7 +196,7 @@ def main() -> None:
     for name, (pairs, ours, baseline) in suites.items():
         a, b = run(ours, pairs), run(baseline, pairs)
         print(
-            f"| {name} | {a['n']} | {a['per_s']:.0f} | {b['per_s']:.0f} | {a['per_s'] / b['per_s']:.1f}x | "
+            f"| {name} | {a['n']} | {a['per_s']:.4g} | {b['per_s']:.4g} | {a['per_s'] / b['per_s']:.1f}x | "
             f"{a['accuracy']:.3f} | {b['accuracy']:.3f} | {a['slowest_s']:.3f} | {b['slowest_s']:.3f} |"
         )
     if shared is None:

@@ -150,17 +150,27 @@ class WorkerPool:
         return _Worker(self.memory_limit_mb)
 
     def _give_back(self, worker: _Worker) -> None:
+        """Return ``worker`` to the idle list, or kill it when the pool is closed or already full."""
         with self._lock:
-            if self._closed:
-                worker.kill()
-            else:
+            keep = not self._closed and len(self._idle) < self.max_workers
+            if keep:
                 self._idle.append(worker)
+        if not keep:
+            worker.kill()
 
     def _replace(self, worker: _Worker) -> None:
-        """Kill ``worker`` and put a freshly started one in its place."""
-        worker.kill()
-        self.restarts += 1
-        self._give_back(_Worker(self.memory_limit_mb))
+        """SIGKILL ``worker`` now; reap it and start its replacement in the background, so the caller
+        returns at once."""
+        with contextlib.suppress(ProcessLookupError):
+            worker.proc.kill()
+        with self._lock:
+            self.restarts += 1
+
+        def reap_and_respawn() -> None:
+            worker.kill()
+            self._give_back(_Worker(self.memory_limit_mb))
+
+        threading.Thread(target=reap_and_respawn, name="simpletir-reward-respawn", daemon=True).start()
 
     def compare(self, given: str, truth: str, timeout_s: float) -> bool:
         """Run :func:`~simpletir.reward.equivalence.symbolic_equal` in a worker within ``timeout_s``

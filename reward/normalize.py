@@ -34,7 +34,10 @@ _UNIT_TEXT = re.compile(
     r"(?<=[\d}.])\s*\\(?:text|textrm|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?"
 )
 _CONJUNCTION = re.compile(r"\s*\\(?:text|textrm|mbox)\s*\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+")
-_UNIT_WORDS = re.compile(r"^([-+]?[\d.,/]*\d)\s+[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$")
+_UNIT_WORDS = re.compile(
+    r"^([-+]?[\d.,/]*\d)\s+(?!(?:pi|sqrt|root|log|ln|sin|cos|tan|cot|sec|csc|exp|inf|infinity|i)\b)"
+    r"[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$"
+)
 _ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*=(?![=<>])\s*")
 _CHOICE = re.compile(r"^\(([A-Ea-e])\)$")
 _THOUSANDS_COMMAS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")

@@ -183,6 +183,9 @@ DEGREES_UNITS_TEXT = [
     ("\\text{12}", "12", True),
     ("12\\text{ dollars}", "12", True),
     ("45 degrees", "45", True),
+    ("2 pi", "2", False),
+    ("5 sqrt 2", "5", False),
+    ("3 log 2", "3", False),
     ("45^\\circ \\text{C}", "45", True),
 ]
 

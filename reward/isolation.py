@@ -182,7 +182,10 @@ class WorkerPool:
             worker = self._take()
             if not worker.wait_ready(self.startup_timeout_s):
                 self._replace(worker)
-                raise GradingError(f"grader worker failed to start within {self.startup_timeout_s:.0f}s")
+                raise GradingError(
+                    f"grader worker exited or did not start within {self.startup_timeout_s:.0f}s; "
+                    "run `python -m simpletir.reward.worker` in this environment to see why"
+                )
             remaining = timeout_s - (time.monotonic() - started)
             try:
                 reply = worker.request(given, truth, max(remaining, 0.0))

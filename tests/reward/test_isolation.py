@@ -82,6 +82,17 @@ def test_dead_worker_is_reported_and_replaced() -> None:
         pool.close()
 
 
+def test_worker_that_cannot_start_is_a_clear_error() -> None:
+    pool = WorkerPool(max_workers=1, memory_limit_mb=50)
+    start = time.monotonic()
+    try:
+        with pytest.raises(GradingError, match="did not start"):
+            pool.compare("x", "x", 5.0)
+    finally:
+        pool.close()
+    assert time.monotonic() - start < 10
+
+
 def test_closed_pool_refuses_work() -> None:
     pool = WorkerPool(max_workers=1)
     pool.close()

@@ -5,6 +5,8 @@
 ``reward/compute_score.py`` by file path.
 """
 
+from pathlib import Path
+
 from setuptools import setup
 
 VERL = "verl>=0.9.1,<0.10"
@@ -13,7 +15,7 @@ setup(
     name="simpletir",
     version="0.1.0",
     description="SimpleTIR: multi-turn tool-integrated reasoning RL on verl (void-turn filtering)",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",

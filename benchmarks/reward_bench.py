@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
 from simpletir.reward import compute_score, grade_answer
 from simpletir.reward.isolation import default_pool
 from simpletir.reward.normalize import normalize_answer

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+
 from simpletir.reward import RewardConfig, compute_score, compute_score_batch
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from simpletir.reward import grade, grade_answer
 from simpletir.reward.normalize import normalize_answer, parse_number
 

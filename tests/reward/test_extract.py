@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from simpletir.reward import ExtractConfig, extract_answer
 from simpletir.reward.extract import last_boxed, mask_code_source
 

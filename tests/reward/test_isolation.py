@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+
 from simpletir.reward import compute_score, grade
 from simpletir.reward.equivalence import GradingError
 from simpletir.reward.isolation import WorkerPool, default_pool

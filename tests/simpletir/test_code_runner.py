@@ -33,7 +33,9 @@ FAST = CodeRunSettings(retry_backoff_s=0.0)
         (ExecResult(ExecStatus.OK, stdout="42\n"), "\nCode execution result: 42\n\n", "ok"),
         (ExecResult(ExecStatus.OK, stdout=""), "", "ok"),
         (
-            ExecResult(ExecStatus.ERROR, stdout="1\n", stderr="Traceback\nNameError: name 'x' is not defined\n"),
+            ExecResult(
+                ExecStatus.ERROR, stdout="1\n", stderr="Traceback\nNameError: name 'x' is not defined\n"
+            ),
             "\nCode execution result: NameError: name 'x' is not defined\n",
             "error",
         ),
@@ -57,7 +59,9 @@ async def test_program_has_final_answer_prelude_and_detects_printed_answer() -> 
 async def test_sandbox_error_is_retried_then_succeeds() -> None:
     failure = ExecResult(ExecStatus.SANDBOX_ERROR, stderr="connection refused")
     sandbox = ScriptedSandbox([failure, failure, ExecResult(ExecStatus.OK, stdout="ok\n")])
-    run = await run_code_block(sandbox, "print('ok')", CodeRunSettings(sandbox_retries=2, retry_backoff_s=0.0))
+    run = await run_code_block(
+        sandbox, "print('ok')", CodeRunSettings(sandbox_retries=2, retry_backoff_s=0.0)
+    )
     assert run.status == "ok" and run.attempts == 3
     assert len(sandbox.programs) == 3
 

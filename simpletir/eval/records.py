@@ -1,0 +1,118 @@
+"""The evaluation result file: one record per trajectory (with its turns) plus per-benchmark metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+EndReason = Literal["answer", "void", "max_turns", "budget", "failed"]
+"""Why a trajectory ended: a final answer, a void turn, the turn limit, the token budget, or a request failure."""
+
+
+class TurnRecord(BaseModel):
+    """One generation turn: the model's text, its code block and what executing it produced."""
+
+    index: int
+    text: str
+    kind: Literal["code", "answer", "void"]
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+    requests: int = 1
+    code: str | None = None
+    exec_status: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    exec_duration_s: float = 0.0
+    observation: str = ""
+    observation_tokens: int = 0
+
+
+class TrajectoryRecord(BaseModel):
+    """One sampled solution of one problem, graded."""
+
+    benchmark: str
+    problem_id: str
+    sample_index: int
+    data_source: str
+    question: str
+    ground_truth: Any
+    prompt: str
+    response: str = ""
+    turns: list[TurnRecord] = Field(default_factory=list)
+    end_reason: EndReason
+    void: bool = False
+    answer: str | None = None
+    correct: bool = False
+    score: float = 0.0
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    elapsed_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def code_executions(self) -> int:
+        """Number of turns whose code block was executed."""
+        return sum(1 for turn in self.turns if turn.exec_status is not None)
+
+
+class BenchmarkMetrics(BaseModel):
+    """Per-benchmark accuracy (in [0, 1]) and tool-use statistics."""
+
+    problems: int
+    samples_per_problem: int
+    trajectories: int
+    avg: float
+    pass_at: dict[int, float]
+    maj: float
+    mean_turns: float
+    mean_code_executions: float
+    exec_status_rates: dict[str, float]
+    void_rate: float
+    answer_rate: float
+    failed_rate: float
+    mean_response_tokens: float
+    end_reasons: dict[str, int]
+    accuracy_by_turns: dict[int, float]
+    trajectories_by_turns: dict[int, int]
+
+
+class EvalResult(BaseModel):
+    """The whole result file written by ``simpletir-eval run``."""
+
+    schema_version: int = SCHEMA_VERSION
+    label: str
+    model: str
+    settings: dict[str, Any]
+    started_at: str
+    finished_at: str
+    metrics: dict[str, BenchmarkMetrics]
+    trajectories: list[TrajectoryRecord]
+
+
+class ResultFileError(ValueError):
+    """A result file is missing, not JSON, or does not match the schema."""
+
+
+def save_result(result: EvalResult, path: Path) -> None:
+    """Write ``result`` as JSON to ``path`` (atomically: temp file then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(result.model_dump_json(indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_result(path: Path) -> EvalResult:
+    """Read a result file; raises ``ResultFileError`` with the reason when it cannot be used."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultFileError(f"cannot read result file {path}: {exc}") from exc
+    try:
+        return EvalResult.model_validate(data)
+    except ValidationError as exc:
+        raise ResultFileError(f"{path} is not a simpletir-eval result file: {exc}") from exc

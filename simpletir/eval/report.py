@@ -1,0 +1,184 @@
+"""Markdown tables and PNG plots of evaluation results (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from simpletir.eval.records import BenchmarkMetrics, EvalResult, load_result
+
+
+def _pct(value: float) -> str:
+    """A rate in [0, 1] as a percentage with one decimal."""
+    return f"{100 * value:.1f}"
+
+
+def _row(cells: Sequence[object]) -> str:
+    """One Markdown table row; ``|`` inside a cell is escaped."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def summary_markdown(result: EvalResult) -> str:
+    """One run's per-benchmark table: accuracy (percent) and tool-use statistics."""
+    metrics = result.metrics
+    ks = sorted({k for m in metrics.values() for k in m.pass_at})
+    header = ["benchmark", "problems", "n", "avg@n", *[f"pass@{k}" for k in ks], "maj@n"]
+    header += [
+        "turns",
+        "code runs",
+        "exec error",
+        "exec timeout",
+        "sandbox error",
+        "void",
+        "answered",
+        "failed",
+    ]
+    header += ["resp. tokens"]
+    lines = [f"# {result.label}", "", f"model `{result.model}`, {result.finished_at}; accuracies in %", ""]
+    lines += [_row(header), _row(["---"] * len(header))]
+    for name, m in metrics.items():
+        rates = m.exec_status_rates
+        lines.append(
+            _row(
+                [name, m.problems, m.samples_per_problem, _pct(m.avg)]
+                + [_pct(m.pass_at[k]) if k in m.pass_at else "" for k in ks]
+                + [_pct(m.maj), f"{m.mean_turns:.2f}", f"{m.mean_code_executions:.2f}"]
+                + [_pct(rates.get(s, 0.0)) for s in ("error", "timeout", "sandbox_error")]
+                + [
+                    _pct(m.void_rate),
+                    _pct(m.answer_rate),
+                    _pct(m.failed_rate),
+                    f"{m.mean_response_tokens:.0f}",
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(results: Sequence[EvalResult]) -> str:
+    """Runs × benchmarks table of avg@n / pass@n / maj@n (percent); a run lacking a benchmark shows ``–``."""
+    benchmarks: list[str] = []
+    for result in results:
+        benchmarks += [b for b in result.metrics if b not in benchmarks]
+    header = ["run"] + [f"{b} avg / pass / maj" for b in benchmarks] + ["mean avg"]
+    lines = ["accuracy in %, n = samples per problem (avg@n / pass@n / maj@n)", ""]
+    lines += [_row(header), _row(["---"] * len(header))]
+    for result in results:
+        cells: list[object] = [result.label]
+        for b in benchmarks:
+            m = result.metrics.get(b)
+            if m is None:
+                cells.append("–")
+            else:
+                n = m.samples_per_problem
+                cells.append(
+                    f"{_pct(m.avg)} / {_pct(m.pass_at.get(n, float('nan')))} / {_pct(m.maj)} (n={n})"
+                )
+        averages = [m.avg for m in result.metrics.values()]
+        cells.append(_pct(sum(averages) / len(averages)) if averages else "–")
+        lines.append(_row(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _unique_labels(results: Sequence[EvalResult]) -> list[str]:
+    """Run labels, suffixed with ``#i`` where two runs share a label."""
+    labels = [r.label for r in results]
+    return [f"{label}#{i}" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
+
+
+def plot_accuracy(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
+    """Grouped bars: avg@n per benchmark, one bar per run."""
+    import matplotlib.pyplot as plt
+
+    benchmarks: list[str] = []
+    for result in results:
+        benchmarks += [b for b in result.metrics if b not in benchmarks]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(benchmarks) * max(1, len(results)) / 2), 4))
+    width = 0.8 / max(1, len(results))
+    for i, (result, label) in enumerate(zip(results, labels, strict=True)):
+        xs = [j + i * width for j in range(len(benchmarks))]
+        ys = [100 * result.metrics[b].avg if b in result.metrics else 0.0 for b in benchmarks]
+        bars = ax.bar(xs, ys, width, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(benchmarks))], benchmarks)
+    ax.set_ylabel("avg@n (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("Accuracy per benchmark")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _pooled(metrics: dict[str, BenchmarkMetrics]) -> tuple[dict[int, int], dict[int, float]]:
+    """Trajectory counts and accuracy per number of turns, pooled over benchmarks."""
+    counts: dict[int, int] = {}
+    hits: dict[int, float] = {}
+    for m in metrics.values():
+        for turns, count in m.trajectories_by_turns.items():
+            counts[turns] = counts.get(turns, 0) + count
+            hits[turns] = hits.get(turns, 0.0) + m.accuracy_by_turns[turns] * count
+    return counts, {t: hits[t] / counts[t] for t in counts}
+
+
+def plot_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
+    """Share of trajectories per number of turns, one bar group per run (pooled over benchmarks)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.8 / max(1, len(results))
+    for i, (result, label) in enumerate(zip(results, labels, strict=True)):
+        counts, _ = _pooled(result.metrics)
+        total = sum(counts.values()) or 1
+        turns = sorted(counts)
+        ax.bar([t + i * width for t in turns], [100 * counts[t] / total for t in turns], width, label=label)
+    ax.set_xlabel("turns per trajectory")
+    ax.set_ylabel("trajectories (%)")
+    ax.set_title("Turns distribution")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_accuracy_by_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
+    """Accuracy of trajectories grouped by their number of turns, one line per run."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for result, label in zip(results, labels, strict=True):
+        _, accuracy = _pooled(result.metrics)
+        turns = sorted(accuracy)
+        ax.plot(turns, [100 * accuracy[t] for t in turns], marker="o", label=label)
+    ax.set_xlabel("turns per trajectory")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title("Accuracy by number of turns")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(result_paths: Sequence[Path], output_dir: Path) -> dict[str, Path]:
+    """Load result files and write ``comparison.md`` and three PNG plots; returns their paths by kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = [load_result(Path(p)) for p in result_paths]
+    labels = _unique_labels(results)
+    for result, label in zip(results, labels, strict=True):
+        result.label = label
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "table": output_dir / "comparison.md",
+        "accuracy": output_dir / "accuracy.png",
+        "turns": output_dir / "turns.png",
+        "accuracy_by_turns": output_dir / "accuracy_by_turns.png",
+    }
+    sections = [comparison_markdown(results)] + [summary_markdown(r) for r in results]
+    paths["table"].write_text("\n".join(sections), encoding="utf-8")
+    plot_accuracy(results, labels, paths["accuracy"])
+    plot_turns(results, labels, paths["turns"])
+    plot_accuracy_by_turns(results, labels, paths["accuracy_by_turns"])
+    return paths

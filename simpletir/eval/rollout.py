@@ -1,0 +1,256 @@
+"""The text-level TIR loop against a completion server: generate a turn, run its code, repeat.
+
+It follows the training agent loop's protocol (``simpletir.protocol`` + ``simpletir.code_runner``):
+a turn ends when its first code block closes; the block runs in the sandbox and the observation is
+appended; the trajectory ends at ``\\boxed{`` (turn text or stdout), a void turn, the turn limit or
+the token budget. Two ways to end a turn at the code block (``stop_strategy``):
+
+- ``fence`` (default): generate with ``stop=["```"]``. A fence is ambiguous (it opens or closes a
+  block), so the loop re-appends the fence and continues the same turn until the first code block is
+  complete or the model stops for another reason. Needs a server that reports which stop string
+  fired (vLLM's ``stop_reason``, SGLang's ``matched_stop``).
+- ``cut``: generate to EOS or the turn's token limit and cut the text after the first complete block
+  (the original implementation). Works with any server, wastes the tokens after the block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tqdm.auto import tqdm
+
+from simpletir.code_runner import CodeRunSettings, run_code_block
+from simpletir.eval.benchmarks import Problem
+from simpletir.eval.client import Completion, CompletionClient, CompletionError
+from simpletir.eval.records import EndReason, TrajectoryRecord, TurnRecord
+from simpletir.protocol import TurnKind, classify_turn, find_first_code_block, has_final_answer
+from simpletir.sandbox import Sandbox
+
+logger = logging.getLogger(__name__)
+
+FENCE = "```"
+TokenCounter = Callable[[str], int]
+Grader = Callable[[TrajectoryRecord], dict[str, Any]]
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: one token per 4 UTF-8 bytes, rounded up."""
+    return -(-len(text.encode("utf-8")) // 4)
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """Sampling and turn limits of one evaluation (defaults: the paper's evaluation settings)."""
+
+    max_turns: int = 10
+    """Turns per trajectory (generations); 10 in the paper's evaluation."""
+    max_tokens_per_turn: int = 12_000
+    """New tokens per turn (over all requests of the turn)."""
+    max_response_tokens: int = 36_000
+    """Response budget: model tokens plus observation tokens."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop_strategy: Literal["fence", "cut"] = "fence"
+    max_requests_per_turn: int = 64
+    """Fence strategy: requests one turn may take before it is ended as cut off."""
+    seed: int | None = None
+    """Base seed; request ``r`` of trajectory ``t`` is sent ``seed + 100_003 * t + r``."""
+    code: CodeRunSettings = field(default_factory=CodeRunSettings)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """Extra fields merged into every completion request (server-specific options)."""
+
+
+def _stop_fired(completion: Completion) -> bool:
+    """True when the server says generation stopped at the fence stop string (not at EOS)."""
+    return completion.finish_reason == "stop" and completion.stop_string == FENCE
+
+
+@dataclass
+class _Turn:
+    """The text and accounting of one turn while it is generated."""
+
+    text: str = ""
+    tokens: int = 0
+    requests: int = 0
+    finish_reason: str | None = None
+
+
+class TrajectoryRunner:
+    """Runs trajectories of one evaluation against one server and one sandbox."""
+
+    def __init__(
+        self,
+        client: CompletionClient,
+        sandbox: Sandbox,
+        settings: RolloutSettings,
+        count_tokens: TokenCounter = estimate_tokens,
+    ) -> None:
+        self.client = client
+        self.sandbox = sandbox
+        self.settings = settings
+        self.count_tokens = count_tokens
+
+    def _seed(self, trajectory: int, request: int) -> int | None:
+        """The per-request seed, or None when no base seed is set."""
+        return None if self.settings.seed is None else self.settings.seed + 100_003 * trajectory + request
+
+    async def _generate_turn(self, context: str, budget: int, trajectory: int, request_base: int) -> _Turn:
+        """Generate one turn of at most ``budget`` tokens after ``context``."""
+        s = self.settings
+        turn = _Turn()
+        stop = [FENCE] if s.stop_strategy == "fence" else None
+        while True:
+            remaining = budget - turn.tokens
+            if remaining <= 0 or turn.requests >= s.max_requests_per_turn:
+                turn.finish_reason = "length"
+                break
+            completion = await self.client.complete(
+                context + turn.text,
+                max_tokens=remaining,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                stop=stop,
+                seed=self._seed(trajectory, request_base + turn.requests),
+                extra=s.extra_body,
+            )
+            turn.requests += 1
+            turn.text += completion.text
+            turn.finish_reason = completion.finish_reason
+            if completion.completion_tokens is not None:
+                turn.tokens += completion.completion_tokens
+            else:
+                turn.tokens += self.count_tokens(completion.text)
+            if s.stop_strategy == "cut":
+                block = find_first_code_block(turn.text)
+                if block is not None and block.end < len(turn.text):
+                    turn.text = turn.text[: block.end]
+                    turn.tokens = min(turn.tokens, self.count_tokens(turn.text))
+                break
+            if not _stop_fired(completion):
+                break
+            turn.text += FENCE
+            if find_first_code_block(turn.text) is not None:
+                break
+        return turn
+
+    async def run(
+        self, problem: Problem, prompt: str, sample_index: int, trajectory: int
+    ) -> TrajectoryRecord:
+        """Run one trajectory to its end; request failures end it with ``end_reason="failed"``."""
+        s = self.settings
+        started = time.monotonic()
+        record = TrajectoryRecord(
+            benchmark=problem.benchmark,
+            problem_id=problem.problem_id,
+            sample_index=sample_index,
+            data_source=problem.data_source,
+            question=problem.question,
+            ground_truth=problem.ground_truth,
+            prompt=prompt,
+            end_reason="max_turns",
+            prompt_tokens=self.count_tokens(prompt),
+        )
+        response = ""
+        used = 0
+        requests = 0
+        end: EndReason = "max_turns"
+        try:
+            for index in range(s.max_turns):
+                budget = min(s.max_tokens_per_turn, s.max_response_tokens - used)
+                if budget <= 0:
+                    end = "budget"
+                    break
+                turn = await self._generate_turn(prompt + response, budget, trajectory, requests)
+                requests += turn.requests
+                used += turn.tokens
+                kind = classify_turn(turn.text)
+                entry = TurnRecord(
+                    index=index,
+                    text=turn.text,
+                    kind=kind.value,
+                    finish_reason=turn.finish_reason,
+                    completion_tokens=turn.tokens,
+                    requests=turn.requests,
+                )
+                record.turns.append(entry)
+                response += turn.text
+                if kind is TurnKind.VOID:
+                    end = "void"
+                    break
+                if kind is TurnKind.ANSWER:
+                    end = "answer"
+                    break
+                block = find_first_code_block(turn.text)
+                assert block is not None  # classify_turn said CODE
+                run = await run_code_block(self.sandbox, block.code, s.code)
+                entry.code = block.code
+                entry.exec_status = run.status
+                entry.stdout = run.result.stdout
+                entry.stderr = run.result.stderr
+                entry.exec_duration_s = run.result.duration_s
+                entry.observation = run.observation
+                entry.observation_tokens = self.count_tokens(run.observation) if run.observation else 0
+                used += entry.observation_tokens
+                response += run.observation
+                if has_final_answer(turn.text) or run.printed_final_answer:
+                    end = "answer"
+                    break
+            else:
+                end = "max_turns"
+        except CompletionError as exc:
+            end = "failed"
+            record.error = str(exc)
+        record.response = response
+        record.end_reason = end
+        record.void = end == "void"
+        record.response_tokens = used
+        record.elapsed_s = time.monotonic() - started
+        return record
+
+
+async def run_trajectories(
+    runner: TrajectoryRunner,
+    jobs: Sequence[tuple[Problem, str, int]],
+    grader: Grader,
+    *,
+    concurrency: int,
+    progress: bool = True,
+) -> list[TrajectoryRecord]:
+    """Run every ``(problem, prompt, sample_index)`` job with at most ``concurrency`` in flight, grade
+    each finished trajectory with ``grader`` (in a thread), and return the records in job order."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    semaphore = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(jobs), desc="trajectories", unit="traj", disable=not progress, dynamic_ncols=True)
+    done = correct = 0
+
+    async def one(index: int, problem: Problem, prompt: str, sample: int) -> TrajectoryRecord:
+        nonlocal done, correct
+        async with semaphore:
+            record = await runner.run(problem, prompt, sample, index)
+        if record.end_reason != "failed":
+            graded = await asyncio.to_thread(grader, record)
+            record.answer = graded.get("pred") or None
+            record.correct = bool(graded.get("acc", False))
+            record.score = float(graded.get("score", 0.0))
+        done += 1
+        correct += record.correct
+        bar.set_postfix(acc=f"{correct / done:.3f}", refresh=False)
+        bar.update(1)
+        return record
+
+    tasks = [asyncio.ensure_future(one(i, *job)) for i, job in enumerate(jobs)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    finally:
+        bar.close()

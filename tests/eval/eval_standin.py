@@ -1,0 +1,212 @@
+"""OpenAI-compatible stand-in servers for the eval tests: scripted completions and a tiny real model.
+
+Both speak the subset of vLLM's ``/v1/completions`` that ``simpletir-eval`` uses: ``prompt``,
+``max_tokens``, ``stop`` (trimmed from the text, reported as ``stop_reason``), ``n`` and ``usage``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from simpletir.protocol import find_first_code_block
+from simpletir.sandbox import ExecResult, ExecStatus, Sandbox
+
+OBSERVATION_RE = re.compile(r"\nCode execution result: [^\n]*\n\n?")
+
+
+def _kept(turn: str) -> str:
+    """The part of a scripted turn the eval keeps: through its first code block when it has one."""
+    block = find_first_code_block(turn)
+    return turn[: block.end] if block else turn
+
+
+def apply_stop(text: str, stop: list[str] | None, max_tokens: int) -> tuple[str, str, str | None]:
+    """Cut ``text`` (1 character = 1 token) at the earliest stop string or ``max_tokens``."""
+    cut, reason = len(text), None
+    for s in stop or []:
+        i = text.find(s)
+        if i != -1 and i < cut:
+            cut, reason = i, s
+    if cut > max_tokens:
+        return text[:max_tokens], "length", None
+    return text[:cut], "stop", reason
+
+
+@dataclass
+class Script:
+    """Scripted completions: per question, alternative trajectories (lists of turn texts), handed out
+    round-robin as first turns arrive; later requests continue the alternative their text matches."""
+
+    alternatives: dict[str, list[list[str]]]
+    fail_first: int = 0
+    """Answer this many completion requests with HTTP 500 before serving."""
+    hang_s: float = 0.0
+    """Sleep this long before every completion response."""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failures: int = 0
+
+    def next_text(self, prompt: str) -> str:
+        """The rest of the current turn's text for ``prompt`` (empty: the script is over, i.e. EOS)."""
+        question = next((q for q in self.alternatives if q in prompt), None)
+        if question is None:
+            return "I do not know this question."
+        so_far = prompt[prompt.index(question) + len(question) :]
+        alternatives = self.alternatives[question]
+        if not so_far:
+            choice = alternatives[self.counters[question] % len(alternatives)]
+            self.counters[question] += 1
+            return choice[0]
+        for turns in alternatives:
+            rest = so_far
+            for turn in turns:
+                kept = _kept(turn)
+                if rest.startswith(kept) and kept:
+                    rest = rest[len(kept) :]
+                    match = OBSERVATION_RE.match(rest)
+                    if match:
+                        rest = rest[match.end() :]
+                    continue
+                if turn.startswith(rest):
+                    return turn[len(rest) :]
+                break
+            else:
+                if not rest:
+                    return ""
+        return "unexpected context"
+
+
+def scripted_app(script: Script) -> FastAPI:
+    """A FastAPI app serving ``script`` at ``/v1/completions`` and ``/v1/models``."""
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "scripted-model", "object": "model"}]}
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Any:
+        body = await request.json()
+        script.requests.append(body)
+        if script.failures < script.fail_first:
+            script.failures += 1
+            return JSONResponse({"error": "overloaded"}, status_code=500)
+        if script.hang_s:
+            await asyncio.sleep(script.hang_s)
+        text, finish, reason = apply_stop(
+            script.next_text(body["prompt"]), body.get("stop"), body["max_tokens"]
+        )
+        choices = [
+            {"index": i, "text": text, "finish_reason": finish, "stop_reason": reason}
+            for i in range(body.get("n", 1))
+        ]
+        usage = {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(text) + (reason is not None)}
+        return {
+            "id": "cmpl",
+            "object": "text_completion",
+            "model": body["model"],
+            "choices": choices,
+            "usage": usage,
+        }
+
+    return app
+
+
+def model_app(model: Any, tokenizer: Any, max_new_tokens: int = 24) -> FastAPI:
+    """A FastAPI app that samples from a real transformers ``model`` (at most ``max_new_tokens``)."""
+    import torch
+
+    app = FastAPI()
+    lock = threading.Lock()
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "tiny-random", "object": "model"}]}
+
+    @app.post("/v1/completions")
+    def completions(body: dict[str, Any]) -> dict[str, Any]:
+        ids = tokenizer(body["prompt"], return_tensors="pt").input_ids
+        limit = min(int(body["max_tokens"]), max_new_tokens)
+        choices = []
+        generated = 0
+        for i in range(body.get("n", 1)):
+            with lock, torch.no_grad():
+                out = model.generate(
+                    ids,
+                    max_new_tokens=limit,
+                    do_sample=True,
+                    temperature=body.get("temperature", 1.0),
+                    top_p=1.0,
+                )
+            new = out[0, ids.shape[1] :]
+            generated += len(new)
+            text = tokenizer.decode(new, skip_special_tokens=True)
+            hit_eos = tokenizer.eos_token_id is not None and tokenizer.eos_token_id in new.tolist()
+            text, finish, reason = apply_stop(text, body.get("stop"), len(text))
+            if reason is None and not hit_eos and len(new) >= limit:
+                finish = "length"
+            choices.append({"index": i, "text": text, "finish_reason": finish, "stop_reason": reason})
+        usage = {"prompt_tokens": ids.shape[1], "completion_tokens": generated}
+        return {
+            "id": "cmpl",
+            "object": "text_completion",
+            "model": "tiny-random",
+            "choices": choices,
+            "usage": usage,
+        }
+
+    return app
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn on 127.0.0.1 (a free port) in a thread; a context manager."""
+
+    def __init__(self, app: FastAPI) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("stand-in server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class SubprocessSandbox(Sandbox):
+    """A plain subprocess runner, used only until ``simpletir.sandbox.local`` exists in the tree."""
+
+    async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
+        start = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return ExecResult(status=ExecStatus.TIMEOUT, duration_s=time.monotonic() - start)
+        status = ExecStatus.OK if proc.returncode == 0 else ExecStatus.ERROR
+        return ExecResult(status, out.decode(), err.decode(), proc.returncode, time.monotonic() - start)

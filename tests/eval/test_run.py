@@ -1,0 +1,188 @@
+"""End to end: ``simpletir-eval run`` against a scripted OpenAI-compatible stand-in server."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from eval_standin import Script, ServerThread, scripted_app
+
+from simpletir.eval.cli import main
+from simpletir.eval.records import load_result
+
+Q1, Q2 = "What is six times seven?", "What is three plus four?"
+
+# Q1: 2 of 4 correct, majority 42 (right). Q2: 1 of 4 correct, majority 8 (wrong).
+KNOWN = {
+    Q1: [
+        ["A1: compute.\n```python\nprint(6*7)\n```", "So the answer is \\boxed{42}."],
+        ["A2: answer in code.\n```py\nfinal_answer(6*7)\n```"],
+        ["A3: a guess, \\boxed{41}."],
+        ["Hmm, let me think about it some more."],
+    ],
+    Q2: [
+        ["B1: \\boxed{8}"],
+        ["B2: \\boxed{8}"],
+        ["B3: try.\n```python\n1/0\n```", "Fine, \\boxed{7}"],
+        ["B4: \\boxed{8}"],
+    ],
+}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    """Write ``rows`` as JSONL and return ``path``."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def known_data(tmp_path: Path) -> Path:
+    """A two-problem benchmark matching ``KNOWN``."""
+    return write_jsonl(
+        tmp_path / "toy.jsonl",
+        [{"id": "q1", "problem": Q1, "answer": "42"}, {"id": "q2", "problem": Q2, "answer": "7"}],
+    )
+
+
+def run_eval(url: str, data: Path, out: Path, sandbox: str, *extra: str) -> int:
+    """Invoke the CLI the way a user would (``run`` implied) and return its exit status."""
+    argv = [
+        "--url", url, "--data", str(data), "--no-chat-template", "--output-dir", str(out),
+        "--sandbox", sandbox, "--no-progress", "--concurrency", "4", *extra,
+    ]  # fmt: skip
+    return main(argv)
+
+
+def test_known_metrics_exact(tmp_path: Path, known_data: Path, sandbox_backend: str) -> None:
+    script = Script(KNOWN)
+    with ServerThread(scripted_app(script)) as url:
+        assert run_eval(url, known_data, tmp_path / "out", sandbox_backend, "--samples", "4") == 0
+    result = load_result(tmp_path / "out" / "results.json")
+    m = result.metrics["toy"]
+    assert (m.problems, m.samples_per_problem, m.trajectories) == (2, 4, 8)
+    assert m.avg == pytest.approx(3 / 8)
+    assert m.pass_at == pytest.approx({1: 3 / 8, 2: (5 / 6 + 1 / 2) / 2, 4: 1.0})
+    assert m.maj == pytest.approx(0.5)
+    assert m.mean_turns == pytest.approx(10 / 8)
+    assert m.mean_code_executions == pytest.approx(3 / 8)
+    assert m.exec_status_rates == pytest.approx({"error": 1 / 3, "ok": 2 / 3})
+    assert m.void_rate == pytest.approx(1 / 8)
+    assert m.end_reasons == {"answer": 7, "void": 1}
+    assert m.accuracy_by_turns == pytest.approx({1: 1 / 6, 2: 1.0})
+    assert result.model == "scripted-model"
+    assert "| toy | 2 | 4 | 37.5 |" in (tmp_path / "out" / "summary.md").read_text()
+
+    by_text = {t.turns[0].text.split(":")[0]: t for t in result.trajectories}
+    a1 = by_text["A1"]
+    assert [t.kind for t in a1.turns] == ["code", "answer"]
+    assert a1.turns[0].requests == 2  # stopped at the opening fence, continued to the closing one
+    assert a1.turns[0].code == "print(6*7)" and a1.turns[0].observation == "\nCode execution result: 42\n\n"
+    assert (
+        a1.response
+        == "A1: compute.\n```python\nprint(6*7)\n```\nCode execution result: 42\n\nSo the answer is \\boxed{42}."
+    )
+    assert (a1.correct, a1.answer, a1.end_reason) == (True, "42", "answer")
+    a2 = by_text["A2"]
+    assert (len(a2.turns), a2.turns[0].stdout.strip(), a2.correct) == (1, "\\boxed{42}", True)
+    b3 = by_text["B3"]
+    assert b3.turns[0].exec_status == "error" and "ZeroDivisionError" in b3.turns[0].observation
+    void = next(t for t in result.trajectories if t.turns[0].text.startswith("Hmm"))
+    assert (void.void, void.end_reason, void.correct) == (True, "void", False)
+    assert all(
+        r["stop"] == ["```"] and r["temperature"] == 1.0 and r["top_p"] == 1.0 for r in script.requests
+    )
+
+
+def test_cut_strategy_keeps_text_through_first_block(tmp_path: Path, sandbox_backend: str) -> None:
+    data = write_jsonl(tmp_path / "cut.jsonl", [{"problem": Q1, "answer": "42"}])
+    turns = ["Go.\n```python\nprint(6*7)\n```\nI bet \\boxed{43}", "\\boxed{42}"]
+    script = Script({Q1: [turns]})
+    with ServerThread(scripted_app(script)) as url:
+        assert (
+            run_eval(url, data, tmp_path / "o", sandbox_backend, "--samples", "1", "--stop-strategy", "cut")
+            == 0
+        )
+    (record,) = load_result(tmp_path / "o" / "results.json").trajectories
+    assert [t.text for t in record.turns] == ["Go.\n```python\nprint(6*7)\n```", "\\boxed{42}"]
+    assert record.correct and "stop" not in script.requests[0]
+
+
+LOOP = ["Again.\n```python\nprint(1)\n```"] * 12
+
+
+@pytest.mark.parametrize(
+    ("extra", "end_reason", "turns", "last_kind"),
+    [
+        (["--max-turns", "3"], "max_turns", 3, "code"),
+        # 1 char = 1 token in the stand-in; a turn is 30 tokens, an observation ~7 (estimate)
+        (["--max-response-tokens", "60"], "budget", 2, "code"),
+        (["--max-tokens-per-turn", "20"], "void", 1, "void"),  # cut inside the code block
+    ],
+)
+def test_turn_and_token_limits(
+    tmp_path: Path, sandbox_backend: str, extra: list[str], end_reason: str, turns: int, last_kind: str
+) -> None:
+    data = write_jsonl(tmp_path / "loop.jsonl", [{"problem": Q1, "answer": "42"}])
+    with ServerThread(scripted_app(Script({Q1: [LOOP]}))) as url:
+        assert run_eval(url, data, tmp_path / "o", sandbox_backend, "--samples", "1", *extra) == 0
+    (record,) = load_result(tmp_path / "o" / "results.json").trajectories
+    assert (record.end_reason, len(record.turns), record.turns[-1].kind) == (end_reason, turns, last_kind)
+
+
+def test_server_errors_are_retried_then_recovered(
+    tmp_path: Path, known_data: Path, sandbox_backend: str
+) -> None:
+    script = Script(KNOWN, fail_first=3)
+    with ServerThread(scripted_app(script)) as url:
+        code = run_eval(
+            url, known_data, tmp_path / "o", sandbox_backend, "--samples", "4", "--retries", "3",
+            "--retry-backoff", "0.05", "--concurrency", "1",
+        )  # fmt: skip
+    assert code == 0 and script.failures == 3
+    result = load_result(tmp_path / "o" / "results.json")
+    assert result.metrics["toy"].failed_rate == 0.0 and result.metrics["toy"].avg == pytest.approx(3 / 8)
+
+
+def test_hanging_server_counts_failed_and_finishes(
+    tmp_path: Path, known_data: Path, sandbox_backend: str
+) -> None:
+    script = Script(KNOWN, hang_s=3.0)
+    started = time.monotonic()
+    with ServerThread(scripted_app(script)) as url:
+        code = run_eval(
+            url, known_data, tmp_path / "o", sandbox_backend, "--samples", "1", "--request-timeout", "0.3",
+            "--retries", "1", "--retry-backoff", "0.05", "--model", "m",
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert code == 0 and elapsed < 5
+    result = load_result(tmp_path / "o" / "results.json")
+    assert all(r.end_reason == "failed" and "2 attempts" in r.error for r in result.trajectories)
+    assert result.metrics["toy"].failed_rate == 1.0 and result.metrics["toy"].avg == 0.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--url", "http://127.0.0.1:9", "--data", "nope.jsonl", "--no-chat-template"], "does not exist"),
+        (["--url", "http://127.0.0.1:9", "--data", "x.jsonl"], "--tokenizer"),
+        (["--url", "http://127.0.0.1:9", "--no-chat-template", "--samples", "0"], "--samples"),
+        (["--url", "http://127.0.0.1:9", "--no-chat-template", "--data-dir", "/nonexistent"], "neither"),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path, known_data: Path, capsys) -> None:
+    argv = ["--url", "http://127.0.0.1:9", "--data", str(known_data), "--no-chat-template", "--retries", "0"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 2
+    assert "/models failed after 1 attempts" in capsys.readouterr().err
+
+
+def test_unknown_sandbox_is_a_clear_error(tmp_path: Path, known_data: Path, capsys) -> None:
+    with ServerThread(scripted_app(Script(KNOWN))) as url:
+        assert run_eval(url, known_data, tmp_path, "nope") == 2
+    assert "cannot create sandbox" in capsys.readouterr().err

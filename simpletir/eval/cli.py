@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     view = sub.add_parser("view", help="write a self-contained HTML trajectory viewer")
     view.add_argument("result", type=Path)
     view.add_argument("-o", "--output", type=Path, default=Path("trajectories.html"))
+    view.add_argument("--samples-per-problem", type=int, default=None, help="embed only the first K samples")
     return parser
 
 
@@ -226,7 +227,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from simpletir.eval.records import load_result
     from simpletir.eval.viewer import write_viewer
 
-    write_viewer(load_result(args.result), args.output)
+    write_viewer(load_result(args.result), args.output, args.samples_per_problem)
     print(f"wrote {args.output}")
     return 0
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from simpletir.code_runner import CodeRunSettings
 from simpletir.eval.benchmarks import BenchmarkFileError, Problem, load_benchmark, render_prompt
-from simpletir.eval.client import ClientSettings, CompletionClient, CompletionError
+from simpletir.eval.client import ClientSettings, CompletionClient, CompletionError, UnsupportedServerError
 from simpletir.eval.metrics import all_metrics, exact_same, symbolic_same
 from simpletir.eval.records import EvalResult, ResultFileError, TrajectoryRecord, save_result
 from simpletir.eval.rollout import RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": _cmd_run, "report": _cmd_report, "view": _cmd_view}
     try:
         return handlers[args.command](args)
-    except (UsageError, BenchmarkFileError, ResultFileError, CompletionError) as exc:
+    except (UsageError, BenchmarkFileError, ResultFileError, CompletionError, UnsupportedServerError) as exc:
         print(f"simpletir-eval: error: {exc}", file=sys.stderr)
         return 2
 

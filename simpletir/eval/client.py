@@ -22,6 +22,10 @@ class CompletionError(RuntimeError):
     """A completion request failed for good (after retries, or with a non-retryable error)."""
 
 
+class UnsupportedServerError(RuntimeError):
+    """The server lacks something the evaluation needs; the whole run stops (unlike ``CompletionError``)."""
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Where the server is and how hard to try (defaults suit a local vLLM server)."""
@@ -51,6 +55,8 @@ class Completion:
     stop_string: str | None = None
     """The stop string that ended generation, when the server says (vLLM ``stop_reason``, SGLang
     ``matched_stop``); ``None`` for EOS, a length cut, or a server that does not report it."""
+    reports_stop: bool = True
+    """False when the response has neither field, so a stop string cannot be told from EOS."""
 
 
 def _v1(base_url: str) -> str:
@@ -161,6 +167,7 @@ class CompletionClient:
                 prompt_tokens=usage.get("prompt_tokens"),
                 completion_tokens=usage.get("completion_tokens"),
                 stop_string=matched if isinstance(matched, str) else None,
+                reports_stop="stop_reason" in choice or "matched_stop" in choice,
             )
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise CompletionError(f"malformed completion response: {body!r:.300}") from exc

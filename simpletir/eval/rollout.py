@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from simpletir.code_runner import CodeRunSettings, run_code_block
 from simpletir.eval.benchmarks import Problem
-from simpletir.eval.client import Completion, CompletionClient, CompletionError
+from simpletir.eval.client import Completion, CompletionClient, CompletionError, UnsupportedServerError
 from simpletir.eval.records import EndReason, TrajectoryRecord, TurnRecord
 from simpletir.protocol import TurnKind, classify_turn, find_first_code_block, has_final_answer
 from simpletir.sandbox import Sandbox
@@ -66,8 +66,16 @@ class RolloutSettings:
 
 
 def _stop_fired(completion: Completion) -> bool:
-    """True when the server says generation stopped at the fence stop string (not at EOS)."""
-    return completion.finish_reason == "stop" and completion.stop_string == FENCE
+    """True when the server says generation stopped at the fence stop string (not at EOS); raises
+    ``UnsupportedServerError`` when the server does not say which stop fired."""
+    if completion.finish_reason != "stop":
+        return False
+    if not completion.reports_stop:
+        raise UnsupportedServerError(
+            "the server does not report which stop string ended a completion (no stop_reason/matched_stop), "
+            "so the fence strategy cannot tell a code fence from EOS; use --stop-strategy cut"
+        )
+    return completion.stop_string == FENCE
 
 
 @dataclass

@@ -53,6 +53,8 @@ class Script:
     """Answer this many completion requests with HTTP 500 before serving."""
     hang_s: float = 0.0
     """Sleep this long before every completion response."""
+    report_stop: bool = True
+    """Send vLLM's ``stop_reason`` (plain OpenAI servers do not)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failures: int = 0
@@ -107,10 +109,10 @@ def scripted_app(script: Script) -> FastAPI:
         text, finish, reason = apply_stop(
             script.next_text(body["prompt"]), body.get("stop"), body["max_tokens"]
         )
-        choices = [
-            {"index": i, "text": text, "finish_reason": finish, "stop_reason": reason}
-            for i in range(body.get("n", 1))
-        ]
+        choice = {"text": text, "finish_reason": finish}
+        if script.report_stop:
+            choice["stop_reason"] = reason
+        choices = [{"index": i, **choice} for i in range(body.get("n", 1))]
         usage = {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(text) + (reason is not None)}
         return {
             "id": "cmpl",

@@ -186,3 +186,18 @@ def test_unknown_sandbox_is_a_clear_error(tmp_path: Path, known_data: Path, caps
     with ServerThread(scripted_app(Script(KNOWN))) as url:
         assert run_eval(url, known_data, tmp_path, "nope") == 2
     assert "cannot create sandbox" in capsys.readouterr().err
+
+
+def test_fence_strategy_needs_a_server_that_reports_stop_strings(
+    tmp_path: Path, known_data: Path, sandbox_backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ServerThread(scripted_app(Script(KNOWN, report_stop=False))) as url:
+        assert run_eval(url, known_data, tmp_path / "o", sandbox_backend, "--samples", "4") == 2
+        assert "--stop-strategy cut" in capsys.readouterr().err
+        assert (
+            run_eval(
+                url, known_data, tmp_path / "o", sandbox_backend, "--samples", "4", "--stop-strategy", "cut"
+            )
+            == 0
+        )
+    assert load_result(tmp_path / "o" / "results.json").metrics["toy"].avg == pytest.approx(3 / 8)

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Evaluate a checkpoint on AIME24, AIME25, AMC23 and MATH500 with the paper's settings
+# (32 samples, temperature 1.0, top-p 1.0, 10 turns, 12k tokens per turn, 36k per response).
+# Starts `vllm serve` on this machine unless --url points at a running OpenAI-compatible server.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: recipes/eval.sh --model PATH [options] [-- extra simpletir-eval run options]
+
+  --model PATH          checkpoint (HF format) to serve and evaluate; also the default tokenizer
+                        (env MODEL_PATH)
+  --url URL             use this running server instead of starting vLLM (e.g. http://host:8000)
+  --tokenizer PATH      tokenizer with the chat template (default: --model)
+  --no-chat-template    send the raw prompt (Zero-RL prompt without chat template)
+  --data-dir DIR        benchmark files <name>.parquet or <name>.jsonl (default: data)
+  --benchmarks LIST     comma-separated (default: aime24,aime25,amc23,math500)
+  --output-dir DIR      results, summary, report and viewer (default: eval_results/<model name>)
+  --samples N           samples per problem (default: 32)
+  --concurrency N       trajectories in flight (default: 256)
+  --tp N                vLLM tensor parallel size (default: 1)
+  --port N              vLLM port (default: 8000)
+  --max-model-len N     vLLM context length (default: 40960 = prompt + 36k response)
+  --gpu-memory-utilization F   (default: 0.9)
+  -h, --help            this help
+
+GPU needs (vLLM): a 7B model in bf16 fits one 80 GB GPU (--tp 1); a 32B model needs --tp 2 or more
+on 80 GB GPUs. The run is 30+30+40+500 problems x 32 samples = 19,200 trajectories.
+USAGE
+}
+
+MODEL_PATH="${MODEL_PATH:-}"
+URL=""
+TOKENIZER=""
+CHAT=(--tokenizer)
+DATA_DIR="data"
+BENCHMARKS="aime24,aime25,amc23,math500"
+OUTPUT_DIR=""
+SAMPLES=32
+CONCURRENCY=256
+TP=1
+PORT=8000
+MAX_MODEL_LEN=40960
+GPU_MEM=0.9
+EXTRA=()
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --model) MODEL_PATH="$2"; shift 2 ;;
+    --url) URL="$2"; shift 2 ;;
+    --tokenizer) TOKENIZER="$2"; shift 2 ;;
+    --no-chat-template) CHAT=(--no-chat-template); shift ;;
+    --data-dir) DATA_DIR="$2"; shift 2 ;;
+    --benchmarks) BENCHMARKS="$2"; shift 2 ;;
+    --output-dir) OUTPUT_DIR="$2"; shift 2 ;;
+    --samples) SAMPLES="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --tp) TP="$2"; shift 2 ;;
+    --port) PORT="$2"; shift 2 ;;
+    --max-model-len) MAX_MODEL_LEN="$2"; shift 2 ;;
+    --gpu-memory-utilization) GPU_MEM="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    *) echo "eval.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ -z "$MODEL_PATH" && -z "$URL" ]]; then
+  echo "eval.sh: pass --model PATH (or --url of a running server); see --help" >&2
+  exit 2
+fi
+TOKENIZER="${TOKENIZER:-$MODEL_PATH}"
+if [[ "${CHAT[0]}" == "--tokenizer" ]]; then
+  if [[ -z "$TOKENIZER" ]]; then
+    echo "eval.sh: with --url, pass --tokenizer PATH or --no-chat-template" >&2
+    exit 2
+  fi
+  CHAT=(--tokenizer "$TOKENIZER")
+fi
+OUTPUT_DIR="${OUTPUT_DIR:-eval_results/$(basename "${MODEL_PATH:-remote}")}"
+
+VLLM_PID=""
+cleanup() { if [[ -n "$VLLM_PID" ]]; then kill "$VLLM_PID" 2>/dev/null || true; wait "$VLLM_PID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+
+if [[ -z "$URL" ]]; then
+  command -v vllm >/dev/null || { echo "eval.sh: vllm not found (pip install -e '.[gpu]'), or pass --url" >&2; exit 2; }
+  URL="http://127.0.0.1:${PORT}"
+  mkdir -p "$OUTPUT_DIR"
+  echo "starting vllm serve $MODEL_PATH on port $PORT (log: $OUTPUT_DIR/vllm.log)"
+  vllm serve "$MODEL_PATH" --port "$PORT" --tensor-parallel-size "$TP" \
+    --max-model-len "$MAX_MODEL_LEN" --gpu-memory-utilization "$GPU_MEM" \
+    --enable-prefix-caching >"$OUTPUT_DIR/vllm.log" 2>&1 &
+  VLLM_PID=$!
+  for _ in $(seq 1 180); do
+    if curl -sf "$URL/health" >/dev/null; then break; fi
+    if ! kill -0 "$VLLM_PID" 2>/dev/null; then
+      echo "eval.sh: vllm exited during start-up; see $OUTPUT_DIR/vllm.log" >&2; exit 1
+    fi
+    sleep 5
+  done
+  curl -sf "$URL/health" >/dev/null || { echo "eval.sh: vllm not healthy after 15 min" >&2; exit 1; }
+fi
+
+simpletir-eval run \
+  --url "$URL" \
+  "${CHAT[@]}" \
+  --data-dir "$DATA_DIR" \
+  --benchmarks "$BENCHMARKS" \
+  --samples "$SAMPLES" \
+  --temperature 1.0 \
+  --top-p 1.0 \
+  --max-turns 10 \
+  --max-tokens-per-turn 12000 \
+  --max-response-tokens 36000 \
+  --concurrency "$CONCURRENCY" \
+  --output-dir "$OUTPUT_DIR" \
+  "${EXTRA[@]}"
+
+simpletir-eval report "$OUTPUT_DIR/results.json" -o "$OUTPUT_DIR/report"
+simpletir-eval view "$OUTPUT_DIR/results.json" -o "$OUTPUT_DIR/trajectories.html" --samples-per-problem 4

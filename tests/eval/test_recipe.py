@@ -1,0 +1,73 @@
+"""``recipes/eval.sh``: options, and a whole run against a stand-in server given with ``--url``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eval_standin import Script, ServerThread, scripted_app
+from test_run import KNOWN, Q1, Q2, write_jsonl
+
+from simpletir.eval.records import load_result
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "eval.sh"
+
+
+def recipe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the recipe with the venv's console scripts first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MODEL_PATH", None)
+    return subprocess.run(
+        ["bash", str(RECIPE), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["--help"], 0, "--max-model-len"),
+        ([], 2, "pass --model PATH"),
+        (["--url", "http://127.0.0.1:9"], 2, "--tokenizer PATH or --no-chat-template"),
+        (["--bogus"], 2, "unknown option --bogus"),
+    ],
+)
+def test_recipe_options(args: list[str], code: int, text: str) -> None:
+    done = recipe(*args)
+    assert done.returncode == code and text in done.stdout + done.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.skipif(
+    importlib.util.find_spec("simpletir.sandbox.local") is None,
+    reason="the local sandbox backend is not installed",
+)
+def test_recipe_runs_against_a_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(
+        data / "toy.jsonl",
+        [{"id": "q1", "problem": Q1, "answer": "42"}, {"id": "q2", "problem": Q2, "answer": "7"}],
+    )
+    out = tmp_path / "out"
+    with ServerThread(scripted_app(Script(KNOWN))) as url:
+        done = recipe(
+            "--url", url, "--no-chat-template", "--data-dir", str(data), "--benchmarks", "toy", "--samples", "4",
+            "--output-dir", str(out), "--", "--no-progress",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = load_result(out / "results.json")
+    assert result.metrics["toy"].avg == pytest.approx(3 / 8)
+    assert result.settings["max_turns"] == 10 and result.settings["max_response_tokens"] == 36_000
+    for name in ["summary.md", "report/comparison.md", "report/accuracy.png", "trajectories.html"]:
+        assert (out / name).is_file()

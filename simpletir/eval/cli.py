@@ -43,7 +43,11 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     """Options of ``simpletir-eval run``."""
-    p = sub.add_parser("run", help="evaluate a model served by an OpenAI-compatible server (default)")
+    p = sub.add_parser(
+        "run",
+        help="evaluate a model served by an OpenAI-compatible server (default)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     data = p.add_argument_group("data")
     data.add_argument("--data", type=Path, nargs="+", default=[], help="benchmark files (.parquet or .jsonl)")
     data.add_argument("--data-dir", type=Path, default=Path("data"), help="where --benchmarks are looked up")
@@ -62,22 +66,40 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     server.add_argument("--extra-body", type=json.loads, default={}, help="JSON merged into each request")
     sampling = p.add_argument_group("sampling (paper defaults)")
     sampling.add_argument("--samples", type=int, default=32, help="samples per problem (k of avg@k)")
-    sampling.add_argument("--temperature", type=float, default=1.0)
-    sampling.add_argument("--top-p", type=float, default=1.0)
+    sampling.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    sampling.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling")
     sampling.add_argument("--seed", type=int, default=None, help="base seed of per-request seeds")
-    sampling.add_argument("--max-turns", type=int, default=10)
-    sampling.add_argument("--max-tokens-per-turn", type=int, default=12_000)
-    sampling.add_argument("--max-response-tokens", type=int, default=36_000)
-    sampling.add_argument("--stop-strategy", choices=["fence", "cut"], default="fence")
+    sampling.add_argument("--max-turns", type=int, default=10, help="generations per trajectory")
+    sampling.add_argument("--max-tokens-per-turn", type=int, default=12_000, help="new tokens per turn")
+    sampling.add_argument(
+        "--max-response-tokens", type=int, default=36_000, help="model + observation tokens per trajectory"
+    )
+    sampling.add_argument(
+        "--stop-strategy", choices=["fence", "cut"], default="fence", help="how a turn ends at its code block"
+    )
     tools = p.add_argument_group("code execution")
     tools.add_argument("--sandbox", default="local", help="simpletir.sandbox backend")
-    tools.add_argument("--sandbox-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE")
+    tools.add_argument(
+        "--sandbox-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option (value parsed as JSON when it parses); repeatable",
+    )
     tools.add_argument("--code-timeout", type=float, default=5.0, help="seconds per program")
     out = p.add_argument_group("output")
-    out.add_argument("--output-dir", type=Path, default=Path("eval_results"))
+    out.add_argument(
+        "--output-dir", type=Path, default=Path("eval_results"), help="results.json + summary.md"
+    )
     out.add_argument("--label", default=None, help="run name in reports (default: model name)")
-    out.add_argument("--maj-equivalence", choices=["symbolic", "exact"], default="symbolic")
-    out.add_argument("--no-progress", action="store_true")
+    out.add_argument(
+        "--maj-equivalence",
+        choices=["symbolic", "exact"],
+        default="symbolic",
+        help="answer grouping of maj@n",
+    )
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,13 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and sandbox warnings")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
-    report = sub.add_parser("report", help="compare result files: Markdown table + PNG plots")
-    report.add_argument("results", type=Path, nargs="+")
-    report.add_argument("-o", "--output-dir", type=Path, default=Path("eval_report"))
-    view = sub.add_parser("view", help="write a self-contained HTML trajectory viewer")
-    view.add_argument("result", type=Path)
-    view.add_argument("-o", "--output", type=Path, default=Path("trajectories.html"))
-    view.add_argument("--samples-per-problem", type=int, default=None, help="embed only the first K samples")
+    report = sub.add_parser(
+        "report",
+        help="compare result files: Markdown table + PNG plots",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    report.add_argument("results", type=Path, nargs="+", help="results.json files of simpletir-eval run")
+    report.add_argument("-o", "--output-dir", type=Path, default=Path("eval_report"), help="table + plots")
+    view = sub.add_parser(
+        "view",
+        help="write a self-contained HTML trajectory viewer",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    view.add_argument("result", type=Path, help="a results.json of simpletir-eval run")
+    view.add_argument("-o", "--output", type=Path, default=Path("trajectories.html"), help="HTML page")
+    view.add_argument(
+        "--samples-per-problem",
+        type=int,
+        default=None,
+        help="embed only the first K samples (all when unset)",
+    )
     return parser
 
 

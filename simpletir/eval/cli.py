@@ -163,6 +163,8 @@ def _check_run_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.tokenizer is None and not args.no_chat_template:
         raise UsageError("pass --tokenizer PATH (chat template) or --no-chat-template (raw Zero-RL prompt)")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     if args.request_timeout <= 0 or args.retries < 0:
         raise UsageError("--request-timeout must be > 0 and --retries >= 0")
 

@@ -54,11 +54,6 @@ class TrajectoryRecord(BaseModel):
     elapsed_s: float = 0.0
     error: str | None = None
 
-    @property
-    def code_executions(self) -> int:
-        """Number of turns whose code block was executed."""
-        return sum(1 for turn in self.turns if turn.exec_status is not None)
-
 
 class BenchmarkMetrics(BaseModel):
     """Per-benchmark accuracy (in [0, 1]) and tool-use statistics."""

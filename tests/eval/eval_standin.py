@@ -50,7 +50,8 @@ class Script:
 
     alternatives: dict[str, list[list[str]]]
     fail_first: int = 0
-    """Answer this many completion requests with HTTP 500 before serving."""
+    """Answer this many completion requests with ``fail_status`` before serving."""
+    fail_status: int = 500
     hang_s: float = 0.0
     """Sleep this long before every completion response."""
     report_stop: bool = True
@@ -103,7 +104,7 @@ def scripted_app(script: Script) -> FastAPI:
         script.requests.append(body)
         if script.failures < script.fail_first:
             script.failures += 1
-            return JSONResponse({"error": "overloaded"}, status_code=500)
+            return JSONResponse({"error": "refused"}, status_code=script.fail_status)
         if script.hang_s:
             await asyncio.sleep(script.hang_s)
         text, finish, reason = apply_stop(

@@ -168,6 +168,7 @@ def test_hanging_server_counts_failed_and_finishes(
         (["--url", "http://127.0.0.1:9", "--data", "nope.jsonl", "--no-chat-template"], "does not exist"),
         (["--url", "http://127.0.0.1:9", "--data", "x.jsonl"], "--tokenizer"),
         (["--url", "http://127.0.0.1:9", "--no-chat-template", "--samples", "0"], "--samples"),
+        (["--url", "http://127.0.0.1:9", "--no-chat-template", "--limit", "0"], "--limit"),
         (["--url", "http://127.0.0.1:9", "--no-chat-template", "--data-dir", "/nonexistent"], "neither"),
     ],
 )
@@ -201,3 +202,15 @@ def test_fence_strategy_needs_a_server_that_reports_stop_strings(
             == 0
         )
     assert load_result(tmp_path / "o" / "results.json").metrics["toy"].avg == pytest.approx(3 / 8)
+
+
+def test_client_errors_are_not_retried(tmp_path: Path, known_data: Path, sandbox_backend: str) -> None:
+    script = Script(KNOWN, fail_first=100, fail_status=400)
+    with ServerThread(scripted_app(script)) as url:
+        assert (
+            run_eval(url, known_data, tmp_path / "o", sandbox_backend, "--samples", "2", "--retries", "3")
+            == 0
+        )
+    records = load_result(tmp_path / "o" / "results.json").trajectories
+    assert len(script.requests) == len(records) == 4
+    assert all(r.end_reason == "failed" and "HTTP 400" in r.error for r in records)

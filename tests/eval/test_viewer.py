@@ -78,3 +78,17 @@ def test_viewer_renders_and_filters_in_chromium(tmp_path: Path) -> None:
     ]
     dom = dump_dom(page, "void=yes", tmp_path)
     assert "1 of 8 trajectories" in dom and re.findall(r"data-void=\"(\w+)\"", dom) == ["true"]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium binary (apt-get install chromium) to render the viewer"
+)
+def test_expanded_turns_show_hostile_output_as_text(tmp_path: Path) -> None:
+    save_result(make_result("run-y", {"b": [False, True]}, turns=2), tmp_path / "r.json")
+    page = tmp_path / "view.html"
+    assert main(["view", str(tmp_path / "r.json"), "-o", str(page)]) == 0
+    dom = dump_dom(page, "void=yes&open=1", tmp_path)
+    assert "<title>SimpleTIR trajectories</title>" in dom  # the model's script did not run
+    assert "&lt;/script&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
+    assert "<b>bold</b>" not in dom and "&lt;b&gt;bold&lt;/b&gt;" in dom
+    assert "print(0)" in dom and "Code execution result: 0" in dom  # the code turn and its observation

@@ -17,8 +17,16 @@ from simpletir.code_runner import CodeRunSettings
 from simpletir.eval.benchmarks import BenchmarkFileError, Problem, load_benchmark, render_prompt
 from simpletir.eval.client import ClientSettings, CompletionClient, CompletionError, UnsupportedServerError
 from simpletir.eval.metrics import all_metrics, exact_same, symbolic_same
-from simpletir.eval.records import EvalResult, ResultFileError, TrajectoryRecord, save_result
-from simpletir.eval.rollout import RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
+from simpletir.eval.records import (
+    CHECKPOINT_NAME,
+    CheckpointWriter,
+    EvalResult,
+    ResultFileError,
+    TrajectoryRecord,
+    load_checkpoint,
+    save_result,
+)
+from simpletir.eval.rollout import Job, RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
 
 logger = logging.getLogger("simpletir.eval")
 
@@ -92,6 +100,11 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--output-dir", type=Path, default=Path("eval_results"), help="results.json + summary.md"
     )
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"reuse finished trajectories in OUTPUT_DIR/{CHECKPOINT_NAME} (same options!); failed ones rerun",
+    )
     out.add_argument("--label", default=None, help="run name in reports (default: model name)")
     out.add_argument(
         "--maj-equivalence",
@@ -143,6 +156,11 @@ def _benchmark_files(args: argparse.Namespace) -> list[Path]:
             raise UsageError(f"benchmark {name!r}: neither {candidates[0]} nor {candidates[1]} exists")
         files.append(found)
     return files
+
+
+def _key(record: TrajectoryRecord) -> tuple[str, str, int]:
+    """Identity of a trajectory within a run: benchmark, problem id, sample number."""
+    return record.benchmark, record.problem_id, record.sample_index
 
 
 def _load_tokenizer(path: str) -> Any:
@@ -204,7 +222,18 @@ async def _run(args: argparse.Namespace) -> EvalResult:
         retries=args.retries,
         backoff_s=args.retry_backoff,
     )
-    jobs = [(p, render_prompt(p.messages, template), s) for p in problems for s in range(args.samples)]
+    jobs = [
+        Job(index, problem, render_prompt(problem.messages, template), sample)
+        for index, (problem, sample) in enumerate((p, s) for p in problems for s in range(args.samples))
+    ]
+    order = {(j.problem.benchmark, j.problem.problem_id, j.sample_index): j.index for j in jobs}
+    checkpoint = args.output_dir / CHECKPOINT_NAME
+    kept = [r for r in load_checkpoint(checkpoint) if r.end_reason != "failed"] if args.resume else []
+    kept = list({_key(r): r for r in kept if _key(r) in order}.values())
+    finished = {_key(r) for r in kept}
+    todo = [j for j in jobs if (j.problem.benchmark, j.problem.problem_id, j.sample_index) not in finished]
+    if args.resume:
+        print(f"resuming: {len(kept)} trajectories from {checkpoint}, {len(todo)} to run", file=sys.stderr)
 
     def grade(record: TrajectoryRecord) -> dict[str, Any]:
         return compute_score(record.data_source, record.response, record.ground_truth)
@@ -218,9 +247,19 @@ async def _run(args: argparse.Namespace) -> EvalResult:
             raise UsageError(f"cannot create sandbox {args.sandbox!r}: {exc}") from exc
         async with sandbox:
             runner = TrajectoryRunner(client, sandbox, settings, count_tokens)
-            records = await run_trajectories(
-                runner, jobs, grade, concurrency=args.concurrency, progress=not args.no_progress
-            )
+            writer = CheckpointWriter(checkpoint, kept)
+            try:
+                records = await run_trajectories(
+                    runner,
+                    todo,
+                    grade,
+                    concurrency=args.concurrency,
+                    progress=not args.no_progress,
+                    on_record=writer.append,
+                )
+            finally:
+                writer.close()
+    records = sorted(kept + records, key=lambda r: order[_key(r)])
     same = symbolic_same if args.maj_equivalence == "symbolic" else exact_same
     recorded = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "api_key"}
     recorded["data"] = [str(p) for p in args.data]
@@ -242,6 +281,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _check_run_args(args)
     result = asyncio.run(_run(args))
     save_result(result, args.output_dir / "results.json")
+    (args.output_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     summary = summary_markdown(result)
     (args.output_dir / "summary.md").write_text(summary, encoding="utf-8")
     print(summary)

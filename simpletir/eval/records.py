@@ -111,3 +111,42 @@ def load_result(path: Path) -> EvalResult:
         return EvalResult.model_validate(data)
     except ValidationError as exc:
         raise ResultFileError(f"{path} is not a simpletir-eval result file: {exc}") from exc
+
+
+CHECKPOINT_NAME = "trajectories.partial.jsonl"
+"""Finished trajectories of a run in progress, one JSON record per line, in ``--output-dir``."""
+
+
+def load_checkpoint(path: Path) -> list[TrajectoryRecord]:
+    """Records from a checkpoint file; lines that do not parse (a torn last write) are skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                records.append(TrajectoryRecord.model_validate_json(line))
+            except ValidationError:
+                continue
+    return records
+
+
+class CheckpointWriter:
+    """Appends finished trajectories to a checkpoint file, one flushed line each."""
+
+    def __init__(self, path: Path, keep: list[TrajectoryRecord]) -> None:
+        """Start the file afresh with the records in ``keep``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle = path.open("w", encoding="utf-8")
+        for record in keep:
+            self.append(record)
+
+    def append(self, record: TrajectoryRecord) -> None:
+        """Write one record and flush it."""
+        self._handle.write(record.model_dump_json() + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file (it stays on disk)."""
+        self._handle.close()

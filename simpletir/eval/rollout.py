@@ -221,38 +221,53 @@ class TrajectoryRunner:
         return record
 
 
+@dataclass(frozen=True)
+class Job:
+    """One trajectory to run: its index in the whole evaluation (stable across resumes, used for
+    seeds), the problem, the rendered prompt and the sample number."""
+
+    index: int
+    problem: Problem
+    prompt: str
+    sample_index: int
+
+
 async def run_trajectories(
     runner: TrajectoryRunner,
-    jobs: Sequence[tuple[Problem, str, int]],
+    jobs: Sequence[Job],
     grader: Grader,
     *,
     concurrency: int,
     progress: bool = True,
+    on_record: Callable[[TrajectoryRecord], None] | None = None,
 ) -> list[TrajectoryRecord]:
-    """Run every ``(problem, prompt, sample_index)`` job with at most ``concurrency`` in flight, grade
-    each finished trajectory with ``grader`` (in a thread), and return the records in job order."""
+    """Run every job with at most ``concurrency`` in flight, grade each finished trajectory with
+    ``grader`` (in a thread), pass it to ``on_record`` (e.g. to checkpoint it), and return the records
+    in job order."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     semaphore = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(jobs), desc="trajectories", unit="traj", disable=not progress, dynamic_ncols=True)
     done = correct = 0
 
-    async def one(index: int, problem: Problem, prompt: str, sample: int) -> TrajectoryRecord:
+    async def one(job: Job) -> TrajectoryRecord:
         nonlocal done, correct
         async with semaphore:
-            record = await runner.run(problem, prompt, sample, index)
+            record = await runner.run(job.problem, job.prompt, job.sample_index, job.index)
         if record.end_reason != "failed":
             graded = await asyncio.to_thread(grader, record)
             record.answer = graded.get("pred") or None
             record.correct = bool(graded.get("acc", False))
             record.score = float(graded.get("score", 0.0))
+        if on_record is not None:
+            on_record(record)
         done += 1
         correct += record.correct
         bar.set_postfix(acc=f"{correct / done:.3f}", refresh=False)
         bar.update(1)
         return record
 
-    tasks = [asyncio.ensure_future(one(i, *job)) for i, job in enumerate(jobs)]
+    tasks = [asyncio.ensure_future(one(job)) for job in jobs]
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:

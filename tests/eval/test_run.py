@@ -214,3 +214,25 @@ def test_client_errors_are_not_retried(tmp_path: Path, known_data: Path, sandbox
     records = load_result(tmp_path / "o" / "results.json").trajectories
     assert len(script.requests) == len(records) == 4
     assert all(r.end_reason == "failed" and "HTTP 400" in r.error for r in records)
+
+
+def test_resume_reuses_finished_trajectories(tmp_path: Path, known_data: Path, sandbox_backend: str) -> None:
+    script = Script({Q1: [KNOWN[Q1][0]], Q2: [KNOWN[Q2][0]]})  # q1 always right, q2 always wrong
+    out = tmp_path / "o"
+    with ServerThread(scripted_app(script)) as url:
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4") == 0
+        first = load_result(out / "results.json")
+        assert not (out / "trajectories.partial.jsonl").exists()
+        kept = [*first.trajectories[:3], first.trajectories[3].model_copy(update={"end_reason": "failed"})]
+        lines = [r.model_dump_json() for r in kept] + ['{"benchmark": "toy", "torn']
+        (out / "trajectories.partial.jsonl").write_text("\n".join(lines))
+        (out / "results.json").unlink()
+        script.requests.clear()
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4", "--resume") == 0
+    started = [r for r in script.requests if r["prompt"].endswith((Q1, Q2))]
+    assert len(started) == 5  # 8 trajectories, 3 finished ones reused, the failed one rerun
+    second = load_result(out / "results.json")
+    assert [(r.problem_id, r.sample_index) for r in second.trajectories] == [
+        (r.problem_id, r.sample_index) for r in first.trajectories
+    ]
+    assert second.trajectories[:3] == first.trajectories[:3] and second.metrics["toy"].avg == 0.5

@@ -68,7 +68,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     server.add_argument("--tokenizer", default=None, help="local tokenizer dir: chat template + token counts")
     server.add_argument("--no-chat-template", action="store_true", help="send the raw prompt (Zero-RL)")
     server.add_argument("--concurrency", type=int, default=64, help="trajectories in flight")
-    server.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request attempt")
+    server.add_argument("--request-timeout", type=float, default=1800.0, help="seconds per request attempt")
     server.add_argument("--retries", type=int, default=3, help="retries of a failed request")
     server.add_argument("--retry-backoff", type=float, default=1.0, help="first retry delay (doubles)")
     server.add_argument("--extra-body", type=json.loads, default={}, help="JSON merged into each request")

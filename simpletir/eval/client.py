@@ -36,8 +36,8 @@ class ClientSettings:
     """Model name sent in requests; ``None`` asks the server (first entry of ``/v1/models``)."""
     api_key: str | None = None
     """Sent as ``Authorization: Bearer``; vLLM needs it only when started with ``--api-key``."""
-    timeout_s: float = 600.0
-    """Wall-clock limit of one attempt (a 12k-token turn on a busy server can take minutes)."""
+    timeout_s: float = 1800.0
+    """Wall-clock limit of one attempt (a 12k-token turn on a busy server can take many minutes)."""
     retries: int = 3
     """Extra attempts after a retryable failure."""
     backoff_s: float = 1.0

@@ -1,1 +1,40 @@
-"""Evaluation of TIR models on math benchmarks."""
+"""Evaluation of TIR models on math benchmarks against an OpenAI-compatible server (``simpletir-eval``)."""
+
+from simpletir.eval.benchmarks import Problem, load_benchmark, render_prompt
+from simpletir.eval.client import ClientSettings, CompletionClient, CompletionError
+from simpletir.eval.metrics import benchmark_metrics, majority_correct, pass_at_k
+from simpletir.eval.records import (
+    BenchmarkMetrics,
+    EvalResult,
+    TrajectoryRecord,
+    TurnRecord,
+    load_result,
+    save_result,
+)
+from simpletir.eval.report import write_report
+from simpletir.eval.rollout import Job, RolloutSettings, TrajectoryRunner, run_trajectories
+from simpletir.eval.viewer import write_viewer
+
+__all__ = [
+    "BenchmarkMetrics",
+    "ClientSettings",
+    "CompletionClient",
+    "CompletionError",
+    "EvalResult",
+    "Job",
+    "Problem",
+    "RolloutSettings",
+    "TrajectoryRecord",
+    "TrajectoryRunner",
+    "TurnRecord",
+    "benchmark_metrics",
+    "load_benchmark",
+    "load_result",
+    "majority_correct",
+    "pass_at_k",
+    "render_prompt",
+    "run_trajectories",
+    "save_result",
+    "write_report",
+    "write_viewer",
+]

@@ -124,6 +124,7 @@ def _pooled(metrics: dict[str, BenchmarkMetrics]) -> tuple[dict[int, int], dict[
 def plot_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
     """Share of trajectories per number of turns, one bar group per run (pooled over benchmarks)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4))
     width = 0.8 / max(1, len(results))
@@ -131,8 +132,10 @@ def plot_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path)
         counts, _ = _pooled(result.metrics)
         total = sum(counts.values()) or 1
         turns = sorted(counts)
-        ax.bar([t + i * width for t in turns], [100 * counts[t] / total for t in turns], width, label=label)
+        offset = i * width - 0.4 + width / 2
+        ax.bar([t + offset for t in turns], [100 * counts[t] / total for t in turns], width, label=label)
     ax.set_xlabel("turns per trajectory")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("trajectories (%)")
     ax.set_title("Turns distribution")
     ax.legend(fontsize=8)
@@ -144,6 +147,7 @@ def plot_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path)
 def plot_accuracy_by_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
     """Accuracy of trajectories grouped by their number of turns, one line per run."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for result, label in zip(results, labels, strict=True):
@@ -151,6 +155,7 @@ def plot_accuracy_by_turns(results: Sequence[EvalResult], labels: Sequence[str],
         turns = sorted(accuracy)
         ax.plot(turns, [100 * accuracy[t] for t in turns], marker="o", label=label)
     ax.set_xlabel("turns per trajectory")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.set_title("Accuracy by number of turns")

@@ -2,5 +2,6 @@
 
 from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
 from simpletir.sandbox.factory import BACKENDS, create_sandbox
+from simpletir.sandbox.sync import SyncSandbox
 
-__all__ = ["BACKENDS", "ExecResult", "ExecStatus", "Sandbox", "SandboxError", "create_sandbox"]
+__all__ = ["BACKENDS", "ExecResult", "ExecStatus", "Sandbox", "SandboxError", "SyncSandbox", "create_sandbox"]

@@ -1,0 +1,208 @@
+"""The embedded ``local`` backend: a pool of warm worker processes that fork one child per program.
+
+Each worker is a separate process (``zygote.py``) started with a clean environment, so nothing a
+program does — fork bombs, memory bombs, killing its parent — can touch the caller's process. Workers
+take one request at a time; requests wait in FIFO order for a free worker. A worker that dies or
+stops answering is replaced and the request gets ``sandbox_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
+
+logger = logging.getLogger(__name__)
+
+ZYGOTE_PATH = Path(__file__).with_name("zygote.py")
+_HEADER = struct.Struct("!I")
+_WORKER_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/tmp",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+@dataclass(frozen=True)
+class LocalSandboxConfig:
+    """Options of the local backend (keyword arguments of ``create_sandbox("local", ...)``)."""
+
+    max_workers: int | None = None
+    """Concurrent programs (= warm worker processes); default: the number of CPU cores."""
+    default_timeout: float = 5.0
+    """Wall-clock limit (s) when ``run`` gets no ``timeout``; CPU time is capped at this + 1 s."""
+    memory_mb: int = 1024
+    """Address-space limit per program (MiB); 0 disables it."""
+    max_output_bytes: int = 256 * 1024
+    """Bytes kept of stdout and of stderr each; the rest is dropped and a marker says how much."""
+    max_file_mb: int = 16
+    """Largest file a program may write (MiB)."""
+    max_processes: int = 32
+    """Processes the program's private uid may run at once (binds only with uid isolation)."""
+    startup_timeout: float = 60.0
+    """Time allowed for a worker to import its libraries and report ready."""
+
+
+class _Worker:
+    """One warm worker process and its pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, isolation: dict[str, Any]) -> None:
+        self.proc = proc
+        self.isolation = isolation
+
+    @classmethod
+    async def start(cls, startup_timeout: float) -> _Worker:
+        """Spawn a worker and wait for its ready message."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ZYGOTE_PATH),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=_WORKER_ENV,
+            cwd="/",
+            start_new_session=True,
+        )
+        worker = cls(proc, {})
+        try:
+            hello = await asyncio.wait_for(worker._read(), startup_timeout)
+        except BaseException:
+            await worker.kill()
+            raise
+        worker.isolation = hello.get("isolation", {})
+        return worker
+
+    async def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        header = await self.proc.stdout.readexactly(_HEADER.size)
+        body = await self.proc.stdout.readexactly(_HEADER.unpack(header)[0])
+        return json.loads(body)
+
+    async def request(self, req: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Send one request and wait for its reply; raises on a dead or hung worker."""
+        assert self.proc.stdin is not None
+        body = json.dumps(req).encode()
+        self.proc.stdin.write(_HEADER.pack(len(body)) + body)
+        await self.proc.stdin.drain()
+        return await asyncio.wait_for(self._read(), deadline)
+
+    async def kill(self) -> None:
+        """Kill the worker (and its process group) and reap it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, 9)
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+    async def stop(self) -> None:
+        """Ask the worker to exit (EOF on its stdin), then kill it if it lingers."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 2)
+        except (asyncio.TimeoutError, Exception):
+            await self.kill()
+
+
+class LocalSandbox(Sandbox):
+    """Runs programs in forked children of warm local worker processes (see module docstring)."""
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            self.config = LocalSandboxConfig(**options)
+        except TypeError as exc:
+            raise SandboxError(f"bad option for the local sandbox: {exc}") from None
+        self.max_workers = self.config.max_workers or os.cpu_count() or 1
+        if self.max_workers < 1:
+            raise SandboxError("max_workers must be at least 1")
+        self._idle: asyncio.Queue[_Worker | None] | None = None
+        self._workers: set[_Worker] = set()
+        self._closed = False
+        self._start_lock: asyncio.Lock | None = None
+
+    async def _ensure_started(self) -> asyncio.Queue[_Worker | None]:
+        """Create the idle queue with one slot per worker; workers start lazily on first use."""
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for _ in range(self.max_workers):
+                self._idle.put_nowait(None)  # a slot whose worker is not started yet
+        return self._idle
+
+    async def isolation(self) -> dict[str, Any]:
+        """Describe the isolation the workers have (namespaces, private uid, preloaded modules)."""
+        idle = await self._ensure_started()
+        worker = await idle.get()
+        try:
+            worker = worker or await self._spawn()
+            return dict(worker.isolation)
+        finally:
+            idle.put_nowait(worker)
+
+    async def _spawn(self) -> _Worker:
+        worker = await _Worker.start(self.config.startup_timeout)
+        self._workers.add(worker)
+        return worker
+
+    async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
+        """Run ``code`` in a fresh child of a warm worker; faults of the worker become ``sandbox_error``."""
+        if not isinstance(code, str):
+            raise SandboxError(f"code must be str, got {type(code).__name__}")
+        limit = self.config.default_timeout if timeout is None else float(timeout)
+        if limit <= 0:
+            raise SandboxError("timeout must be positive")
+        idle = await self._ensure_started()
+        worker = await idle.get()
+        try:
+            if worker is None:
+                worker = await self._spawn()
+            req = {
+                "code": code,
+                "timeout": limit,
+                "stdin": stdin,
+                "memory_mb": self.config.memory_mb,
+                "max_output_bytes": self.config.max_output_bytes,
+                "max_file_mb": self.config.max_file_mb,
+                "max_processes": self.config.max_processes,
+            }
+            reply = await worker.request(req, deadline=limit + 10.0)
+            return ExecResult.from_dict(reply)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            await self._retire(worker)
+            worker = None
+            raise
+        except Exception as exc:
+            logger.warning("local sandbox worker failed (%s); replacing it", type(exc).__name__)
+            await self._retire(worker)
+            worker = None
+            return ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=f"sandbox worker failed: {exc!r}")
+        finally:
+            idle.put_nowait(worker)
+
+    async def _retire(self, worker: _Worker | None) -> None:
+        if worker is not None:
+            self._workers.discard(worker)
+            await worker.kill()
+
+    async def close(self) -> None:
+        """Stop every worker; idempotent."""
+        self._closed = True
+        workers, self._workers = list(self._workers), set()
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)

@@ -1,0 +1,452 @@
+"""The warm worker of the local sandbox: imports libraries once, then forks one child per program.
+
+Run as a separate process (``python zygote.py``) by :class:`simpletir.sandbox.local.LocalSandbox`;
+it speaks length-prefixed JSON over its stdin/stdout and handles one request at a time. This file
+imports nothing from ``simpletir`` so that it starts from any ``sys.path``.
+
+Per child: its own session; when running as root, fresh network and mount namespaces (private
+tmpfs over /tmp, /var/tmp, /dev/shm) and an unprivileged uid owned by this worker alone, so that
+after the run every process of that uid can be killed (setsid escapes included); resource limits;
+a clean environment; output captured up to a cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+
+PRELOAD = (
+    "math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "re",
+    "random", "statistics", "string", "heapq", "bisect", "json", "numpy", "sympy", "scipy",
+    "scipy.special", "networkx", "mpmath",
+)  # fmt: skip
+UID_BASE = 61000
+UID_SLOTS = 4096
+UID_LOCK_DIR = "/tmp/simpletir-sandbox-uids"
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+TRUNCATION_MARKER = "\n[... output truncated: {omitted} more bytes not shown ...]\n"
+MEMORY_EXIT = 0x7E  # exit code our child uses after an uncaught MemoryError
+_HEADER = struct.Struct("!I")
+
+
+def _libc() -> ctypes.CDLL:
+    """The C library, for unshare(2) and mount(2)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _probe_namespaces() -> bool:
+    """True when a forked child can create network and mount namespaces (root, or allowed here)."""
+    pid = os.fork()
+    if pid == 0:
+        ok = _libc().unshare(CLONE_NEWNET | CLONE_NEWNS) == 0
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _claim_uid() -> tuple[int | None, object]:
+    """Reserve an unprivileged uid for this worker's lifetime (root only); returns (uid, lock handle)."""
+    if os.geteuid() != 0:
+        return None, None
+    os.makedirs(UID_LOCK_DIR, mode=0o700, exist_ok=True)
+    start = os.getpid() % UID_SLOTS
+    for i in range(UID_SLOTS):
+        uid = UID_BASE + (start + i) % UID_SLOTS
+        handle = open(os.path.join(UID_LOCK_DIR, f"{uid}.lock"), "w")  # noqa: SIM115 - held for life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return uid, handle
+    return None, None
+
+
+def _hidden_ancestors() -> list[tuple[str, str]]:
+    """(directory, entry) pairs: directories others cannot traverse that lead to Python's own files.
+
+    E.g. ``("/root", ".pyenv")`` when Python is installed under a 0700 home; the child re-exposes
+    just that entry behind a tmpfs so the unprivileged program can import the standard library.
+    """
+    pairs: list[tuple[str, str]] = []
+    for path in {*sys.path, sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        if not path or not os.path.isdir(path):
+            continue
+        parts = os.path.realpath(path).strip("/").split("/")
+        for depth in range(len(parts) - 1):
+            ancestor = "/" + "/".join(parts[:depth])
+            if not os.stat(ancestor).st_mode & 0o001:
+                if ancestor != "/" and (ancestor, parts[depth]) not in pairs:
+                    pairs.append((ancestor, parts[depth]))
+                break
+    return sorted(pairs)
+
+
+class Zygote:
+    """One warm worker; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.uid, self._uid_lock = _claim_uid()
+        self.hidden = _hidden_ancestors()
+        self.namespaces = _probe_namespaces()
+        if self.uid is not None and not self._probe_uid():
+            self.uid = None  # the private uid cannot read Python here; fall back to namespaces only
+        # Forked before the heavy imports, so killing a uid's processes costs a small fork, not a big one.
+        self._reaper = _start_reaper(self.uid) if self.uid is not None else None
+        self.preloaded: list[str] = []
+        for name in PRELOAD:
+            try:
+                __import__(name)
+            except Exception:
+                continue
+            self.preloaded.append(name)
+        self.isolation = {
+            "namespaces": self.namespaces,
+            "uid": self.uid,
+            "preloaded": self.preloaded,
+            "python": sys.version.split()[0],
+        }
+
+    def _probe_uid(self) -> bool:
+        """True when a child set up like a real one can read the standard library as the private uid."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if self.namespaces:
+                    self._enter_namespaces()
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                with open(os.__file__, "rb"):
+                    pass
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+    # -- child side -------------------------------------------------------------------------------
+    def _child(self, req: dict, out_w: int, err_w: int, in_r: int, workdir: str | None) -> None:
+        """Set up isolation and limits, then run the program; never returns."""
+        try:
+            os.setsid()
+            if self.namespaces:
+                self._enter_namespaces()
+                workdir = "/tmp/work"
+                os.makedirs(workdir, mode=0o700)
+            assert workdir is not None
+            if self.uid is not None:
+                os.chown(workdir, self.uid, self.uid)
+            os.chdir(workdir)
+            self._set_limits(req)
+            if self.uid is not None:
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+            os.dup2(in_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.closerange(3, 65536)
+            if not self.namespaces:
+                _block_sockets()
+            os.environ.clear()
+            os.environ.update(
+                {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8", "TMPDIR": workdir,
+                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+            )  # fmt: skip
+            sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            sys.argv = ["<code>"]
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                os.write(err_w, ("sandbox setup failed: " + traceback.format_exc()).encode())
+            os._exit(0x7D)
+        code = 0
+        try:
+            exec(
+                compile(req["code"], "<code>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__}
+            )
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                with contextlib.suppress(BaseException):
+                    print(exc.code, file=sys.stderr)
+        except MemoryError as exc:
+            _print_program_traceback(exc)
+            code = MEMORY_EXIT
+        except BaseException as exc:
+            _print_program_traceback(exc)
+            code = 1
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code & 0xFF)
+
+    def _enter_namespaces(self) -> None:
+        """New network + mount namespaces; private tmpfs over the world-writable directories."""
+        libc = _libc()
+        if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare failed")
+        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            raise OSError(ctypes.get_errno(), "making / private failed")
+        for path in (b"/tmp", b"/var/tmp", b"/dev/shm"):
+            if os.path.isdir(path) and libc.mount(b"tmpfs", path, b"tmpfs", 0, b"size=64m,mode=1777") != 0:
+                raise OSError(ctypes.get_errno(), f"mounting tmpfs on {path.decode()} failed")
+        for i, (ancestor, entry) in enumerate(self.hidden):
+            stage = f"/tmp/.stage{i}"
+            os.mkdir(stage)
+            _mount(libc, f"{ancestor}/{entry}", stage, None, MS_BIND | MS_REC)
+            _mount(libc, "tmpfs", ancestor, "tmpfs", 0, "size=1m,mode=0755")
+            os.mkdir(f"{ancestor}/{entry}")
+            _mount(libc, stage, f"{ancestor}/{entry}", None, MS_MOVE)
+            os.rmdir(stage)
+
+    def _set_limits(self, req: dict) -> None:
+        """CPU, memory, file size, open files and process count limits for the program."""
+        cpu = max(1, int(req["timeout"]) + 1)
+        mem = int(req["memory_mb"]) * 1024 * 1024
+        limits = [
+            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+            (resource.RLIMIT_FSIZE, (int(req["max_file_mb"]) * 1024 * 1024,) * 2),
+            (resource.RLIMIT_NOFILE, (256, 256)),
+            (resource.RLIMIT_NPROC, (int(req["max_processes"]),) * 2),
+            (resource.RLIMIT_CORE, (0, 0)),
+        ]
+        if mem > 0:
+            limits.append((resource.RLIMIT_AS, (mem, mem)))
+        for which, value in limits:
+            resource.setrlimit(which, value)
+
+    # -- parent side ------------------------------------------------------------------------------
+    def run(self, req: dict) -> dict:
+        """Run one program and return the result fields as a dict."""
+        start = time.monotonic()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe()
+        workdir = None if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
+        pid = os.fork()
+        if pid == 0:
+            os.close(out_r), os.close(err_r), os.close(in_w)
+            self._child(req, out_w, err_w, in_r, workdir)
+        os.close(out_w), os.close(err_w), os.close(in_r)
+        try:
+            stdin = (req.get("stdin") or "").encode()
+            if stdin:
+                with contextlib.suppress(OSError):
+                    os.set_blocking(in_w, False)
+                    os.write(in_w, stdin[:65536])
+            os.close(in_w)
+            out, err, status, timed_out = self._collect(pid, out_r, err_r, start + float(req["timeout"]), req)
+        finally:
+            self._cleanup(pid, workdir)
+            os.close(out_r), os.close(err_r)
+        if status is None:
+            _, status = os.waitpid(pid, 0)
+        return self._result(status, out, err, timed_out, time.monotonic() - start)
+
+    def _collect(self, pid: int, out_r: int, err_r: int, deadline: float, req: dict) -> tuple:
+        """Read both pipes until the program exits or the deadline; keep at most ``max_output_bytes`` each.
+
+        Returns ``(stdout, stderr, exit status or None, timed_out)``; the program counts as done when
+        it exits, even if a process it left behind still holds the pipes open.
+        """
+        cap = int(req["max_output_bytes"])
+        bufs = {out_r: bytearray(), err_r: bytearray()}
+        dropped = {out_r: 0, err_r: 0}
+        sel = selectors.DefaultSelector()
+        for fd in bufs:
+            sel.register(fd, selectors.EVENT_READ)
+        status: int | None = None
+        timed_out = False
+
+        def drain(wait: float) -> None:
+            for key, _ in sel.select(wait):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    continue
+                room = max(cap - len(bufs[key.fd]), 0)
+                bufs[key.fd] += chunk[:room]
+                dropped[key.fd] += len(chunk) - min(len(chunk), room)
+
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if sel.get_map():
+                drain(min(remaining, 0.05))
+            else:
+                time.sleep(min(remaining, 0.001))
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+                for _ in range(64):  # what the program wrote before exiting is already in the pipes
+                    if not sel.get_map() or not sel.select(0):
+                        break
+                    drain(0)
+                break
+        sel.close()
+        return (bufs[out_r], dropped[out_r]), (bufs[err_r], dropped[err_r]), status, timed_out
+
+    def _cleanup(self, pid: int, workdir: str | None) -> None:
+        """Kill the program's session and, with a private uid, every process of that uid."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        if self._reaper is not None:
+            request_w, done_r = self._reaper
+            os.write(request_w, b"k")
+            if not os.read(done_r, 1):
+                raise RuntimeError("the reaper process died")
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _result(self, status: int, out: tuple, err: tuple, timed_out: bool, duration: float) -> dict:
+        """Classify the exit status into a result dict."""
+        stdout, out_dropped = out
+        stderr, err_dropped = err
+        truncated = bool(out_dropped or err_dropped)
+        text_out = stdout.decode("utf-8", errors="replace")
+        text_err = stderr.decode("utf-8", errors="replace")
+        if out_dropped:
+            text_out += TRUNCATION_MARKER.format(omitted=out_dropped)
+        if err_dropped:
+            text_err += TRUNCATION_MARKER.format(omitted=err_dropped)
+        returncode = os.waitstatus_to_exitcode(status)
+        if timed_out:
+            kind = "timeout"
+        elif os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            kind = "timeout" if sig == signal.SIGXCPU else "killed"
+        elif returncode == MEMORY_EXIT and "MemoryError" in text_err:
+            kind = "memory"
+        elif returncode == 0x7D and text_err.startswith("sandbox setup failed"):
+            kind = "sandbox_error"
+        else:
+            kind = "ok" if returncode == 0 else "error"
+        return {
+            "status": kind,
+            "stdout": text_out,
+            "stderr": text_err,
+            "returncode": returncode,
+            "duration_s": duration,
+            "truncated": truncated,
+        }
+
+
+def _mount(
+    libc: ctypes.CDLL, source: str, target: str, fstype: str | None, flags: int, data: str = ""
+) -> None:
+    """mount(2); raises OSError with the target on failure."""
+    fs = fstype.encode() if fstype else None
+    if libc.mount(source.encode(), target.encode(), fs, flags, data.encode() or None) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {source} on {target} failed")
+
+
+def _print_program_traceback(exc: BaseException) -> None:
+    """Print ``exc`` as Python would for the program alone (the sandbox's own frame left out)."""
+    with contextlib.suppress(BaseException):
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        traceback.print_exception(type(exc), exc, tb)
+
+
+def _start_reaper(uid: int) -> tuple[int, int]:
+    """Fork a small helper that, per byte received, kills every process of ``uid`` and answers a byte."""
+    req_r, req_w = os.pipe()
+    done_r, done_w = os.pipe()
+    if os.fork() == 0:
+        os.close(req_w), os.close(done_r)
+        while os.read(req_r, 1):
+            killer = os.fork()
+            if killer == 0:
+                try:
+                    os.setgid(uid)
+                    os.setuid(uid)
+                    for _ in range(3):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(killer, 0)
+            os.write(done_w, b"d")
+        os._exit(0)
+    os.close(req_r), os.close(done_w)
+    return req_w, done_r
+
+
+def _block_sockets() -> None:
+    """Weaker network fallback without namespaces: make socket creation fail inside Python."""
+    import socket
+
+    def _denied(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError("network access is disabled in the sandbox")
+
+    socket.socket = _denied  # type: ignore[assignment,misc]
+    socket.create_connection = _denied  # type: ignore[assignment]
+    socket.socketpair = _denied  # type: ignore[assignment]
+    sys.modules["_socket"].socket = _denied  # type: ignore[attr-defined]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    """Read exactly ``n`` bytes from ``fd``; None at EOF."""
+    data = bytearray()
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def _write_msg(fd: int, obj: dict) -> None:
+    """Write one length-prefixed JSON message."""
+    body = json.dumps(obj).encode()
+    os.write(fd, _HEADER.pack(len(body)) + body)
+
+
+def main() -> None:
+    """Serve requests from stdin until EOF; replies go to the original stdout."""
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # stray prints of preloaded libraries go to stderr, never into the protocol
+    zygote = Zygote()
+    _write_msg(proto_out, {"ready": True, "isolation": zygote.isolation})
+    while True:
+        header = _read_exact(proto_in, _HEADER.size)
+        if header is None:
+            return
+        body = _read_exact(proto_in, _HEADER.unpack(header)[0])
+        if body is None:
+            return
+        req = json.loads(body)
+        try:
+            reply = zygote.run(req)
+        except Exception:
+            reply = {"status": "sandbox_error", "stderr": traceback.format_exc(), "returncode": None,
+                     "stdout": "", "duration_s": 0.0, "truncated": False}  # fmt: skip
+        _write_msg(proto_out, reply)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -20,7 +19,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from simpletir.protocol import find_first_code_block
-from simpletir.sandbox import ExecResult, ExecStatus, Sandbox
 
 OBSERVATION_RE = re.compile(r"\nCode execution result: [^\n]*\n\n?")
 
@@ -195,21 +193,3 @@ class ServerThread:
     def __exit__(self, *exc_info: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-
-
-class SubprocessSandbox(Sandbox):
-    """A plain subprocess runner, used only until ``simpletir.sandbox.local`` exists in the tree."""
-
-    async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
-        start = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            return ExecResult(status=ExecStatus.TIMEOUT, duration_s=time.monotonic() - start)
-        status = ExecStatus.OK if proc.returncode == 0 else ExecStatus.ERROR
-        return ExecResult(status, out.decode(), err.decode(), proc.returncode, time.monotonic() - start)

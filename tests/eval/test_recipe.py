@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -48,10 +47,6 @@ def test_recipe_options(args: list[str], code: int, text: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-@pytest.mark.skipif(
-    importlib.util.find_spec("simpletir.sandbox.local") is None,
-    reason="the local sandbox backend is not installed",
-)
 def test_recipe_runs_against_a_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

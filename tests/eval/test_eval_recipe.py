@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from eval_standin import Script, ServerThread, scripted_app
-from test_run import KNOWN, Q1, Q2, write_jsonl
+from test_eval_run import KNOWN, Q1, Q2, write_jsonl
 
 from simpletir.eval.records import load_result
 

@@ -1,0 +1,82 @@
+"""Typed settings of the TIR agent loop, read from the ``simpletir`` section of verl's config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from simpletir.code_runner import CodeRunSettings
+
+
+@dataclass(frozen=True)
+class TIRAgentConfig:
+    """Settings of one agent loop (``simpletir.agent``); defaults are the paper's training values."""
+
+    max_turns: int = 5
+    """Generations per trajectory in training (the paper: 5, raised to 10 late in its schedule)."""
+    val_max_turns: int = 10
+    """Generations per trajectory in validation and evaluation."""
+    max_tokens_per_turn: int = 8000
+    """New tokens per generation in training."""
+    val_max_tokens_per_turn: int = 12000
+    """New tokens per generation in validation."""
+    max_observation_tokens: int = 4096
+    """Tokens of one observation appended to the context at most."""
+    apply_chat_template: bool = True
+    """False: the prompt is the user message's text alone (Zero RL from a base model, no template)."""
+    stop_at_code_block: bool = True
+    """Stop generating when the first code block closes (True) or generate to EOS and cut (False)."""
+    code: CodeRunSettings = field(default_factory=CodeRunSettings)
+    """How code is executed and shown (time limit, observation size, sandbox retries)."""
+
+    def turns(self, validate: bool) -> int:
+        """Max turns for a training (False) or validation (True) trajectory."""
+        return self.val_max_turns if validate else self.max_turns
+
+    def tokens_per_turn(self, validate: bool) -> int:
+        """Max new tokens per generation for training or validation."""
+        return self.val_max_tokens_per_turn if validate else self.max_tokens_per_turn
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Which sandbox the agent loops of a worker share (``simpletir.sandbox``)."""
+
+    backend: str = "local"
+    """``local``, ``http``, ``sandbox_fusion`` or ``ray`` (see ``simpletir.sandbox.create_sandbox``)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the backend."""
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, with a clear error for unknown keys."""
+    data = dict(data or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
+    return cls(**data)
+
+
+def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
+    """Read ``simpletir.agent`` and ``simpletir.sandbox`` from a (DictConfig) trainer config; defaults if absent."""
+    section = _plain(config.get("simpletir")) if config is not None else {}
+    section = section or {}
+    agent = dict(section.get("agent") or {})
+    code = _build(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
+    agent_cfg = _build(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
+    sandbox_cfg = _build(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
+    if agent_cfg.max_turns < 1 or agent_cfg.val_max_turns < 1:
+        raise ValueError("simpletir.agent.max_turns and val_max_turns must be at least 1")
+    return agent_cfg, sandbox_cfg
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers to plain Python (resolved); other values unchanged."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf comes with verl
+        return value
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value

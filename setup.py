@@ -21,6 +21,7 @@ setup(
     python_requires=">=3.10",
     packages=[
         "simpletir",
+        "simpletir.config",
         "simpletir.eval",
         "simpletir.data",
         "simpletir.reward",
@@ -31,11 +32,12 @@ setup(
         "simpletir.reward": "reward",
         "simpletir.sandbox": "sandbox",
     },
-    package_data={"simpletir": ["config/*.yaml"], "simpletir.eval": ["templates/*"]},
+    package_data={"simpletir.config": ["*.yaml"], "simpletir.eval": ["templates/*"]},
     include_package_data=True,
     install_requires=[
         VERL,
         "cachetools",  # imported by verl's rollout router, missing from verl's base requirements
+        "TransferQueue>=0.1.10",  # verl's default (V1) trainer needs it; only verl's extras pull it in
         "math-verify>=0.8",
         "sympy>=1.12",
         "numpy",

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Shared variables of the training recipes; every one can be set in the environment.
+# Sourced by recipes/train_*.sh; not run directly.
+
+MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-7B}"            # HF id or local path of the base model
+DATA_DIR="${DATA_DIR:-$HOME/data/simpletir}"           # written by recipes/prepare_data.sh
+NNODES="${NNODES:-1}"                                  # nodes in the Ray cluster (ray start on each)
+GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
+SANDBOX_BACKEND="${SANDBOX_BACKEND:-local}"            # local | http | sandbox_fusion | ray
+SANDBOX_URL="${SANDBOX_URL:-}"                         # for http / sandbox_fusion (comma-separated fleet for http)
+EXPERIMENT_NAME="${EXPERIMENT_NAME:-simpletir}"
+PROJECT_NAME="${PROJECT_NAME:-simpletir}"
+CKPT_DIR="${CKPT_DIR:-checkpoints/$PROJECT_NAME/$EXPERIMENT_NAME}"
+export DATA_DIR
+
+# Hydra overrides for the sandbox backend chosen above.
+sandbox_overrides() {
+  local args=("simpletir.sandbox.backend=$SANDBOX_BACKEND")
+  case "$SANDBOX_BACKEND" in
+    http)
+      [ -n "$SANDBOX_URL" ] || { echo "SANDBOX_URL is required for SANDBOX_BACKEND=http" >&2; return 2; }
+      args+=("+simpletir.sandbox.options.url=[${SANDBOX_URL}]") ;;
+    sandbox_fusion)
+      [ -n "$SANDBOX_URL" ] || { echo "SANDBOX_URL is required for SANDBOX_BACKEND=sandbox_fusion" >&2; return 2; }
+      args+=("+simpletir.sandbox.options.url=${SANDBOX_URL}") ;;
+  esac
+  printf '%s\n' "${args[@]}"
+}
+
+# Print the recipe's header comment as --help.
+recipe_help() {
+  sed -n '2,/^set -/p' "$1" | sed -e '/^set -/d' -e 's/^# \{0,1\}//'
+}

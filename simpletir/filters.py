@@ -1,0 +1,156 @@
+"""SimpleTIR's trajectory filters as pure functions: which trajectories enter the policy loss.
+
+A trajectory with a void turn is masked out of the policy loss *after* GRPO advantages were
+computed with it in its group (it keeps its reward and counts in its group's mean/std). The
+paper's group filters (reward std, accuracy band, overlong) mask whole groups the same way.
+Masking (``response_mask`` = 0 on every token of the row) removes a row from the loss numerator
+and denominator while keeping verl's batch shape, so every size verl checks stays valid.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+VOID_TURN = "void_turn"
+OVERLONG = "tir_overlong"
+METRIC_PREFIX = "simpletir/"
+TIR_COUNTS = (
+    "tir_num_turns",
+    "tir_num_code",
+    "tir_num_code_ok",
+    "tir_num_code_error",
+    "tir_num_code_timeout",
+    "tir_num_sandbox_error",
+)
+END_REASONS = ("answer", "void", "max_turns", "length")
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """The ``simpletir.filter`` section; defaults are the paper's."""
+
+    void_turn: bool = True
+    """Mask trajectories that contain a void turn out of the policy loss."""
+    min_group_reward_std: float | None = 1e-3
+    """Mask groups whose reward std is below this (None disables)."""
+    accuracy_band: tuple[float, float] | None = (0.1, 0.9)
+    """Mask groups whose mean accuracy is outside [low, high] (None disables)."""
+    mask_overlong: bool = True
+    """Mask trajectories that ended by the length budget."""
+    min_non_overlong: int = 4
+    """Mask a group with fewer non-overlong trajectories than this (0 disables)."""
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> FilterConfig:
+        """Build from a mapping (e.g. a DictConfig section); unknown keys are a clear error."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {unknown} in simpletir.filter; known: {sorted(cls.__dataclass_fields__)}"
+            )
+        band = data.get("accuracy_band", cls.accuracy_band)
+        if band is not None:
+            band = (float(band[0]), float(band[1]))
+            if not 0.0 <= band[0] <= band[1] <= 1.0:
+                raise ValueError(
+                    f"simpletir.filter.accuracy_band must satisfy 0 <= low <= high <= 1, got {band}"
+                )
+            data["accuracy_band"] = band
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Which rows stay in the loss, and why the others left."""
+
+    keep: np.ndarray
+    """bool[batch]: True for rows that stay in the policy loss."""
+    void: np.ndarray
+    """bool[batch]: rows with a void turn (masked when ``void_turn`` is on)."""
+    overlong: np.ndarray
+    """bool[batch]: rows that ended by the length budget."""
+    dropped_groups: dict[str, int]
+    """Number of groups masked per group filter (``std``, ``accuracy``, ``overlong``)."""
+    num_groups: int
+
+
+def compute_keep_mask(
+    uids: Sequence[Any],
+    scores: Sequence[float],
+    accuracies: Sequence[float],
+    void: Sequence[bool],
+    overlong: Sequence[bool],
+    config: FilterConfig,
+) -> FilterResult:
+    """Decide per trajectory whether it enters the policy loss (see module docstring)."""
+    n = len(uids)
+    if not (len(scores) == len(accuracies) == len(void) == len(overlong) == n):
+        raise ValueError("uids, scores, accuracies, void and overlong must have the same length")
+    void_arr = np.asarray(void, dtype=bool)
+    overlong_arr = np.asarray(overlong, dtype=bool)
+    keep = np.ones(n, dtype=bool)
+    if config.void_turn:
+        keep &= ~void_arr
+    if config.mask_overlong:
+        keep &= ~overlong_arr
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for i, uid in enumerate(uids):
+        groups[uid].append(i)
+    dropped = {"std": 0, "accuracy": 0, "overlong": 0}
+    score_arr = np.asarray(scores, dtype=np.float64)
+    acc_arr = np.asarray(accuracies, dtype=np.float64)
+    for rows in groups.values():
+        reasons = []
+        if config.min_group_reward_std is not None and score_arr[rows].std() < config.min_group_reward_std:
+            reasons.append("std")
+        if config.accuracy_band is not None:
+            low, high = config.accuracy_band
+            if not low <= acc_arr[rows].mean() <= high:
+                reasons.append("accuracy")
+        if config.min_non_overlong and (~overlong_arr[rows]).sum() < config.min_non_overlong:
+            reasons.append("overlong")
+        for reason in reasons:
+            dropped[reason] += 1
+        if reasons:
+            keep[rows] = False
+    return FilterResult(
+        keep=keep, void=void_arr, overlong=overlong_arr, dropped_groups=dropped, num_groups=len(groups)
+    )
+
+
+def mask_rows(response_mask: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
+    """Return ``response_mask`` with every token of the rows not kept set to 0 (shape unchanged)."""
+    keep_t = torch.as_tensor(keep, dtype=response_mask.dtype, device=response_mask.device)
+    return response_mask * keep_t.view(-1, *([1] * (response_mask.dim() - 1)))
+
+
+def filter_metrics(result: FilterResult, extra_fields: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Metrics for verl's logger: filter ratios and TIR statistics from the agent loop's extra fields."""
+    n = max(len(result.keep), 1)
+    metrics = {
+        f"{METRIC_PREFIX}void_turn_ratio": float(result.void.mean()) if len(result.void) else 0.0,
+        f"{METRIC_PREFIX}overlong_ratio": float(result.overlong.mean()) if len(result.overlong) else 0.0,
+        f"{METRIC_PREFIX}kept_ratio": float(result.keep.sum()) / n,
+        f"{METRIC_PREFIX}masked_trajectories": float(n - result.keep.sum()),
+    }
+    for reason, count in result.dropped_groups.items():
+        metrics[f"{METRIC_PREFIX}dropped_groups_{reason}_ratio"] = count / max(result.num_groups, 1)
+    if extra_fields:
+        for key in TIR_COUNTS:
+            values = [float(e.get(key, 0) or 0) for e in extra_fields]
+            metrics[f"{METRIC_PREFIX}{key.removeprefix('tir_')}_mean"] = float(np.mean(values))
+        code = sum(float(e.get("tir_num_code", 0) or 0) for e in extra_fields)
+        for key in ("tir_num_code_error", "tir_num_code_timeout", "tir_num_sandbox_error"):
+            total = sum(float(e.get(key, 0) or 0) for e in extra_fields)
+            metrics[f"{METRIC_PREFIX}{key.removeprefix('tir_num_')}_rate"] = total / code if code else 0.0
+        for reason in END_REASONS:
+            share = np.mean([e.get("tir_end_reason") == reason for e in extra_fields])
+            metrics[f"{METRIC_PREFIX}end_{reason}_ratio"] = float(share)
+    return metrics

@@ -1,0 +1,153 @@
+"""Trainer entry: verl's PPO entry with SimpleTIR's config (``python -m simpletir.main``, ``simpletir-train``).
+
+Composes ``simpletir/config/simpletir_trainer.yaml`` (layered on verl's ``ppo_trainer.yaml``) with
+the command-line overrides, checks the ``simpletir`` section, resolves every path in the driver,
+and hands over to verl's ``run_ppo``. ``--dry-run`` (or ``SIMPLETIR_DRY_RUN=1``) composes,
+validates and prints the config, then exits 0 without needing a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_MODULE = "simpletir.config"
+CONFIG_NAME = "simpletir_trainer"
+EXIT_USAGE = 2
+
+
+class ConfigError(ValueError):
+    """The composed config cannot run: the message says which key and what to do."""
+
+
+def package_file(package: str, name: str) -> str:
+    """Absolute path of file ``name`` inside importable ``package`` (the ``simpletir_file`` resolver)."""
+    module = importlib.import_module(package)
+    return str(Path(module.__file__).resolve().parent / name)
+
+
+if not OmegaConf.has_resolver("simpletir_file"):
+    OmegaConf.register_new_resolver("simpletir_file", package_file)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """Compose our config with hydra ``overrides`` and resolve it; raises ``ConfigError`` on bad input."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base=None):
+            config = compose(config_name=CONFIG_NAME, overrides=overrides)
+        OmegaConf.resolve(config)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"the config does not compose: {exc}") from None
+    validate(config)
+    return config
+
+
+def validate(config: DictConfig) -> None:
+    """Check what verl cannot check for us: our section, the files it names, the batch sizes."""
+    from simpletir.agent_config import load_agent_settings
+    from simpletir.filters import FilterConfig
+    from simpletir.sandbox import BACKENDS
+
+    try:
+        agent, sandbox = load_agent_settings(config)
+        FilterConfig.from_mapping((config.get("simpletir") or {}).get("filter"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    if sandbox.backend not in BACKENDS:
+        raise ConfigError(f"simpletir.sandbox.backend={sandbox.backend!r}; choose one of {sorted(BACKENDS)}")
+    for key in (
+        "reward.custom_reward_function.path",
+        "actor_rollout_ref.rollout.agent.agent_loop_config_path",
+    ):
+        path = OmegaConf.select(config, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{key}={path} does not exist")
+    for key in ("data.train_files", "data.val_files"):
+        files = OmegaConf.select(config, key)
+        files = [files] if isinstance(files, str) else list(files or [])
+        missing = [f for f in files if "://" not in f and not Path(os.path.expanduser(f)).exists()]
+        if missing:
+            raise ConfigError(
+                f"{key}: {missing} not found; run recipes/prepare_data.sh first (or set DATA_DIR)"
+            )
+    train_batch = config.data.train_batch_size
+    mini_batch = config.actor_rollout_ref.actor.ppo_mini_batch_size
+    if train_batch % mini_batch:
+        raise ConfigError(
+            f"data.train_batch_size={train_batch} must be a multiple of ppo_mini_batch_size={mini_batch}"
+        )
+    if agent.max_tokens_per_turn > config.actor_rollout_ref.rollout.response_length:
+        print(
+            f"note: simpletir.agent.max_tokens_per_turn={agent.max_tokens_per_turn} exceeds the response budget "
+            f"{config.actor_rollout_ref.rollout.response_length}; each turn is capped by what is left",
+            file=sys.stderr,
+        )
+
+
+def missing_runtime() -> str | None:
+    """What this machine lacks to train (a CUDA GPU, vLLM), or None when it has both."""
+    import torch
+
+    lacking = []
+    if not torch.cuda.is_available():
+        lacking.append("a CUDA GPU (torch.cuda.is_available() is False)")
+    if importlib.util.find_spec("vllm") is None:
+        lacking.append('vLLM (install it with: pip install -e ".[gpu]")')
+    return " and ".join(lacking) or None
+
+
+def run(config: DictConfig) -> None:
+    """Hand the config to verl's PPO runner (V1 trainer with our filter)."""
+    from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    validate_config(
+        config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config)
+    )
+    run_ppo(config, task_runner_class=TaskRunnerV1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry: ``simpletir-train [--dry-run] key=value ...``; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(
+            __doc__.strip()
+            + "\n\nusage: simpletir-train [--dry-run] [hydra overrides, e.g. data.train_files=...]"
+        )
+        return 0
+    dry_run = "--dry-run" in args or os.environ.get("SIMPLETIR_DRY_RUN") == "1"
+    overrides = [a for a in args if a != "--dry-run"]
+    try:
+        config = compose_config(overrides)
+    except ConfigError as exc:
+        print(f"simpletir-train: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if dry_run:
+        print(OmegaConf.to_yaml(config))
+        print("simpletir-train: dry run: the config composes and validates", file=sys.stderr)
+        return 0
+    lacking = missing_runtime()
+    if lacking:
+        print(
+            f"simpletir-train: training needs {lacking}.\n"
+            "Run it on a GPU node with the GPU extra installed; `--dry-run` checks a config without one.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The trajectory filters: keep-mask tables, masking, metrics, and the V1 trainer hook's data handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+from simpletir.filters import FilterConfig, compute_keep_mask, filter_metrics, mask_rows
+from simpletir.trainer import mask_field, rows_to_filter_inputs
+
+NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
+
+# (name, config, uids, scores, void, overlong, expected keep)
+CASES = [
+    ("void masked", NO_GROUP_FILTERS, "aaaa", [1, 0, 1, 0], [0, 1, 0, 0], [0] * 4, [1, 0, 1, 1]),
+    (
+        "void kept when off",
+        FilterConfig(void_turn=False, min_group_reward_std=None, accuracy_band=None, min_non_overlong=0),
+        "aaaa",
+        [1, 0, 1, 0],
+        [0, 1, 0, 0],
+        [0] * 4,
+        [1, 1, 1, 1],
+    ),
+    ("overlong masked", NO_GROUP_FILTERS, "aaaa", [1, 0, 1, 0], [0] * 4, [0, 0, 0, 1], [1, 1, 1, 0]),
+    (
+        "all-correct group dropped by std",
+        FilterConfig(accuracy_band=None, min_non_overlong=0),
+        "aabb",
+        [1, 1, 1, 0],
+        [0] * 4,
+        [0] * 4,
+        [0, 0, 1, 1],
+    ),
+    (
+        "accuracy band",
+        FilterConfig(min_group_reward_std=None, accuracy_band=(0.3, 0.7), min_non_overlong=0),
+        "aaaabbbb",
+        [1, 0, 0, 0, 1, 1, 0, 0],
+        [0] * 8,
+        [0] * 8,
+        [0, 0, 0, 0, 1, 1, 1, 1],
+    ),
+    (
+        "too few non-overlong",
+        FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=3),
+        "aaaabbbb",
+        [1, 0, 1, 0, 1, 0, 1, 0],
+        [0] * 8,
+        [1, 1, 0, 0, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 1, 1, 1],
+    ),
+    ("paper defaults", FilterConfig(), "aaaa", [1, 0, 1, 0], [0, 0, 1, 0], [0] * 4, [1, 1, 0, 1]),
+]
+
+
+@pytest.mark.parametrize(("name", "config", "uids", "scores", "void", "overlong", "keep"), CASES)
+def test_keep_mask_table(name, config, uids, scores, void, overlong, keep) -> None:
+    result = compute_keep_mask(list(uids), scores, [float(s > 0) for s in scores], void, overlong, config)
+    assert result.keep.tolist() == [bool(k) for k in keep], name
+
+
+def test_void_trajectory_still_counts_in_its_group_statistics() -> None:
+    # the void one is correct: without it the group would be all-wrong and dropped by the std filter
+    result = compute_keep_mask(
+        list("aaaa"),
+        [0, 0, 1, 0],
+        [0, 0, 1, 0],
+        [0, 0, 1, 0],
+        [0] * 4,
+        FilterConfig(accuracy_band=None, min_non_overlong=0),
+    )
+    assert result.keep.tolist() == [True, True, False, True]
+    assert result.dropped_groups == {"std": 0, "accuracy": 0, "overlong": 0}
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="unknown key"):
+        FilterConfig.from_mapping({"void": True})
+    with pytest.raises(ValueError, match="accuracy_band"):
+        FilterConfig.from_mapping({"accuracy_band": [0.9, 0.1]})
+    assert FilterConfig.from_mapping({"accuracy_band": None}).accuracy_band is None
+    with pytest.raises(ValueError, match="same length"):
+        compute_keep_mask(["a"], [1, 0], [1], [0], [0], FilterConfig())
+
+
+def test_mask_rows_keeps_shape_and_zeroes_whole_rows() -> None:
+    mask = torch.tensor([[1, 1, 0, 1], [1, 0, 1, 1], [1, 1, 1, 0]])
+    out = mask_rows(mask, np.array([True, False, True]))
+    assert out.shape == mask.shape
+    assert out.tolist() == [[1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 0]]
+
+
+def test_metrics_values() -> None:
+    extra = [
+        {
+            "void_turn": False,
+            "tir_num_turns": 2,
+            "tir_num_code": 2,
+            "tir_num_code_error": 1,
+            "tir_num_code_timeout": 0,
+            "tir_num_sandbox_error": 0,
+            "tir_num_code_ok": 1,
+            "tir_end_reason": "answer",
+        },
+        {
+            "void_turn": True,
+            "tir_num_turns": 1,
+            "tir_num_code": 0,
+            "tir_num_code_error": 0,
+            "tir_num_code_timeout": 0,
+            "tir_num_sandbox_error": 0,
+            "tir_num_code_ok": 0,
+            "tir_end_reason": "void",
+        },
+    ]
+    result = compute_keep_mask(["a", "a"], [1, 0], [1, 0], [0, 1], [0, 0], NO_GROUP_FILTERS)
+    metrics = filter_metrics(result, extra)
+    assert metrics["simpletir/void_turn_ratio"] == 0.5
+    assert metrics["simpletir/kept_ratio"] == 0.5
+    assert metrics["simpletir/num_turns_mean"] == 1.5
+    assert metrics["simpletir/code_error_rate"] == 0.5
+    assert metrics["simpletir/end_void_ratio"] == 0.5 and metrics["simpletir/end_answer_ratio"] == 0.5
+
+
+def _transfer_queue_rows() -> list[dict]:
+    """Rows shaped as verl's V1 agent loop puts them into the TransferQueue (see agent_loop_tq.py)."""
+    rows = []
+    for i, (length, void, acc) in enumerate([(5, False, True), (3, True, True), (4, False, False)]):
+        rm = torch.zeros(length)
+        rm[-1] = float(acc)
+        rows.append(
+            {
+                "uid": "group-0",
+                "rm_scores": rm,
+                "response_mask": torch.ones(length, dtype=torch.int64),
+                "loss_mask": torch.ones(length, dtype=torch.int64),
+                "extra_fields": {
+                    "void_turn": void,
+                    "tir_overlong": False,
+                    "reward_extra_info": {"acc": acc},
+                    "tir_end_reason": "void" if void else "answer",
+                    "row": i,
+                },
+            }
+        )
+    return rows
+
+
+def test_trainer_hook_reads_rows_and_masks_nested_fields() -> None:
+    data = list_of_dict_to_tensordict(_transfer_queue_rows())
+    assert data["response_mask"].is_nested
+    inputs = rows_to_filter_inputs(data)
+    assert inputs["void"] == [False, True, False]
+    assert inputs["accuracies"] == [1.0, 1.0, 0.0] and inputs["scores"] == [1.0, 1.0, 0.0]
+    extra = inputs.pop("extra_fields")
+    result = compute_keep_mask(config=NO_GROUP_FILTERS, **inputs)
+    masked = mask_field(data["response_mask"], result.keep)
+    assert masked.is_nested
+    assert [row.tolist() for row in masked.unbind()] == [[1] * 5, [0] * 3, [1] * 4]
+    assert filter_metrics(result, extra)["simpletir/void_turn_ratio"] == pytest.approx(1 / 3)
+
+
+def test_trainer_hook_masks_dense_fields() -> None:
+    rows = _transfer_queue_rows()
+    for row in rows:  # equal lengths: verl stores them as one dense tensor
+        row["response_mask"] = torch.ones(4, dtype=torch.int64)
+    data = list_of_dict_to_tensordict(rows)
+    assert not data["response_mask"].is_nested
+    masked = mask_field(data["response_mask"], np.array([True, False, True]))
+    assert masked.tolist() == [[1] * 4, [0] * 4, [1] * 4]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import gc
 import json
 import os
 import resource
@@ -30,8 +31,20 @@ import traceback
 PRELOAD = (
     "math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "re",
     "random", "statistics", "string", "heapq", "bisect", "json", "numpy", "sympy", "scipy",
-    "scipy.special", "networkx", "mpmath",
+    "scipy.special", "scipy.optimize", "scipy.integrate", "scipy.linalg", "networkx", "mpmath",
 )  # fmt: skip
+# Run once in the worker so the lazy imports and first-call set-up of common calls are paid once,
+# not in every forked program.
+WARMUP = """
+import sympy as sp, numpy as np
+x, y = sp.symbols('x y')
+sp.solve(x**2 - 5*x + 6, x); sp.solve([x + y - 3, x - y - 1], [x, y])
+sp.simplify((x**3 - 1)/(x - 1)); sp.factor(x**2 - 1); sp.expand((x + 1)**3)
+sp.integrate(x*sp.sin(x), x); sp.diff(sp.exp(x)*x, x); sp.limit(sp.sin(x)/x, x, 0)
+sp.factorint(360); sp.isprime(97); sp.Rational(1, 3) + sp.Rational(1, 6); sp.nsimplify(0.5)
+sp.sqrt(8); sp.N(sp.pi, 20); sp.Matrix([[1, 2], [3, 4]]).det(); sp.binomial(10, 3); sp.latex(x**2)
+np.linalg.solve(np.eye(2), [1, 2]); np.linalg.eig(np.eye(2)); np.polyfit([0, 1, 2], [1, 3, 5], 1)
+"""
 UID_BASE = 61000
 UID_SLOTS = 4096
 UID_LOCK_DIR = "/tmp/simpletir-sandbox-uids"
@@ -117,6 +130,11 @@ class Zygote:
             except Exception:
                 continue
             self.preloaded.append(name)
+        with contextlib.suppress(Exception):
+            exec(WARMUP, {})
+        # Children inherit the warm heap copy-on-write; keep the collector from touching (copying) it.
+        gc.collect()
+        gc.freeze()
         self.isolation = {
             "namespaces": self.namespaces,
             "uid": self.uid,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from simpletir.reward.normalize import match_brace
+
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _FENCE = "```"
 _CODE_TAGS = ("", "py", "python")
@@ -76,22 +78,8 @@ def _box_content(text: str, start: int, max_chars: int) -> str | None:
     if text[i] != "{":
         match = re.match(r"[^\s$]{1,100}", text[i : i + 100])
         return match.group(0) if match else None
-    depth = 0
-    limit = min(len(text), i + max_chars + 2)
-    j = i
-    while j < limit:
-        ch = text[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j]
-        j += 1
-    return None
+    end = match_brace(text, i, limit=i + max_chars + 2)
+    return text[i + 1 : end] if end >= 0 else None
 
 
 def last_boxed(text: str, config: ExtractConfig = DEFAULT_EXTRACT_CONFIG) -> str | None:

@@ -65,14 +65,15 @@ class Number:
     percent: bool
 
 
-def _match_brace(text: str, open_index: int) -> int:
-    """Index of the ``}`` closing the ``{`` at ``open_index``, or -1 (iterative, linear)."""
+def match_brace(text: str, open_index: int, limit: int | None = None) -> int:
+    """Index of the ``}`` closing the ``{`` at ``open_index`` (a backslash escapes the next character),
+    or -1 when it is not closed before ``limit`` (default: the end); iterative and linear."""
     depth = 0
     i = open_index
-    n = len(text)
-    while i < n:
+    end = len(text) if limit is None else min(len(text), limit)
+    while i < end:
         ch = text[i]
-        if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
+        if ch == "\\":
             i += 2
             continue
         if ch == "{":
@@ -103,7 +104,7 @@ def strip_wrappers(answer: str) -> str:
             if command == "\\displaystyle":
                 text, changed = rest, True
                 break
-            if rest.startswith("{") and _match_brace(rest, 0) == len(rest) - 1:
+            if rest.startswith("{") and match_brace(rest, 0) == len(rest) - 1:
                 text, changed = rest[1:-1].strip(), True
                 break
     return text

@@ -55,6 +55,8 @@ class LocalSandboxConfig:
     """Processes the program's private uid may run at once (binds only with uid isolation)."""
     startup_timeout: float = 60.0
     """Time allowed for a worker to import its libraries and report ready."""
+    session_cpu_s: int = 600
+    """CPU seconds a session's interpreter may use over its whole life (each cell also gets the timeout)."""
 
 
 class _Worker:
@@ -161,40 +163,58 @@ class LocalSandbox(Sandbox):
         self._workers.add(worker)
         return worker
 
-    async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
-        """Run ``code`` in a fresh child of a warm worker; faults of the worker become ``sandbox_error``."""
+    def _request(self, code: str, timeout: float | None, stdin: str | None) -> dict[str, Any]:
+        """Validate the arguments and build the worker request."""
         if not isinstance(code, str):
             raise SandboxError(f"code must be str, got {type(code).__name__}")
         limit = self.config.default_timeout if timeout is None else float(timeout)
         if limit <= 0:
             raise SandboxError("timeout must be positive")
-        idle = await self._ensure_started()
-        worker = await idle.get()
+        return {
+            "code": code,
+            "timeout": limit,
+            "stdin": stdin,
+            "memory_mb": self.config.memory_mb,
+            "max_output_bytes": self.config.max_output_bytes,
+            "max_file_mb": self.config.max_file_mb,
+            "max_processes": self.config.max_processes,
+            "session_cpu_s": self.config.session_cpu_s,
+        }
+
+    async def _exchange(
+        self, worker: _Worker | None, req: dict[str, Any]
+    ) -> tuple[_Worker | None, ExecResult]:
+        """Send ``req`` to ``worker`` (started if None); a failed worker is retired and None returned."""
         try:
             if worker is None:
                 worker = await self._spawn()
-            req = {
-                "code": code,
-                "timeout": limit,
-                "stdin": stdin,
-                "memory_mb": self.config.memory_mb,
-                "max_output_bytes": self.config.max_output_bytes,
-                "max_file_mb": self.config.max_file_mb,
-                "max_processes": self.config.max_processes,
-            }
-            reply = await worker.request(req, deadline=limit + 10.0)
-            return ExecResult.from_dict(reply)
+            reply = await worker.request(req, deadline=float(req["timeout"]) + 10.0)
+            return worker, ExecResult.from_dict(reply)
         except (asyncio.CancelledError, KeyboardInterrupt):
             await self._retire(worker)
-            worker = None
             raise
         except Exception as exc:
             logger.warning("local sandbox worker failed (%s); replacing it", type(exc).__name__)
             await self._retire(worker)
+            return None, ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=f"sandbox worker failed: {exc!r}")
+
+    async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
+        """Run ``code`` in a fresh child of a warm worker; faults of the worker become ``sandbox_error``."""
+        req = self._request(code, timeout, stdin)
+        idle = await self._ensure_started()
+        worker = await idle.get()
+        try:
+            worker, result = await self._exchange(worker, req)
+        except BaseException:
             worker = None
-            return ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=f"sandbox worker failed: {exc!r}")
+            raise
         finally:
             idle.put_nowait(worker)
+        return result
+
+    def session(self) -> LocalSession:
+        """A Jupyter-like session: consecutive ``run`` calls share one interpreter's state."""
+        return LocalSession(self)
 
     async def _retire(self, worker: _Worker | None) -> None:
         if worker is not None:
@@ -206,3 +226,60 @@ class LocalSandbox(Sandbox):
         self._closed = True
         workers, self._workers = list(self._workers), set()
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+
+
+class LocalSession:
+    """Cells that share interpreter state, in one long-lived child under the same limits and isolation.
+
+    The session holds one worker (one unit of the sandbox's concurrency) from its first ``run`` until
+    ``close``. Cells run one at a time, in call order. A cell that times out, runs out of memory or
+    kills its interpreter ends the state; the next cell starts a fresh interpreter and its stderr
+    begins with a "session restarted" line.
+    """
+
+    def __init__(self, sandbox: LocalSandbox) -> None:
+        self._sandbox = sandbox
+        self._worker: _Worker | None = None
+        self._held = False
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
+        """Run ``code`` as the next cell of this session."""
+        req = {**self._sandbox._request(code, timeout, stdin), "op": "session_run"}
+        async with self._lock:
+            if self._closed:
+                raise SandboxError("the session is closed")
+            if not self._held:
+                idle = await self._sandbox._ensure_started()
+                self._worker = await idle.get()
+                self._held = True
+            try:
+                self._worker, result = await self._sandbox._exchange(self._worker, req)
+            except BaseException:
+                self._worker = None
+                raise
+            return result
+
+    async def close(self) -> None:
+        """End the session and give its worker back to the pool; idempotent."""
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._held or self._sandbox._idle is None:
+                return
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                try:
+                    await worker.request({"op": "session_close"}, deadline=10.0)
+                except Exception:
+                    await self._sandbox._retire(worker)
+                    worker = None
+            self._sandbox._idle.put_nowait(worker)
+
+    async def __aenter__(self) -> LocalSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

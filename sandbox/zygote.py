@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import fcntl
 import gc
+import io
 import json
 import os
 import resource
@@ -56,6 +57,10 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 TRUNCATION_MARKER = "\n[... output truncated: {omitted} more bytes not shown ...]\n"
 MEMORY_EXIT = 0x7E  # exit code our child uses after an uncaught MemoryError
+SESSION_RESTARTED = "[session restarted: the previous interpreter ended ({why}); its state is lost]\n"
+PR_SET_PDEATHSIG = 1
+SESSION_CTL_FD = 3  # in a session child: cells arrive here
+SESSION_STATUS_FD = 4  # in a session child: one reply per finished cell goes here
 _HEADER = struct.Struct("!I")
 
 
@@ -116,6 +121,9 @@ class Zygote:
     """One warm worker; see the module docstring."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.session: dict | None = None
+        self.session_lost: str | None = None
         self.uid, self._uid_lock = _claim_uid()
         self.hidden = _hidden_ancestors()
         self.namespaces = _probe_namespaces()
@@ -161,8 +169,8 @@ class Zygote:
         return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
     # -- child side -------------------------------------------------------------------------------
-    def _child(self, req: dict, out_w: int, err_w: int, in_r: int, workdir: str | None) -> None:
-        """Set up isolation and limits, then run the program; never returns."""
+    def _child(self, req: dict, out_w: int, err_w: int, in_r: int, workdir: str | None, ctl: tuple) -> None:
+        """Set up isolation and limits, then run the program (or serve session cells); never returns."""
         try:
             os.setsid()
             if self.namespaces:
@@ -178,10 +186,17 @@ class Zygote:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            # Dies with its worker (set after setuid, which clears it); the worker may already be gone.
+            _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != self.pid:
+                os._exit(0x7D)
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in ctl]
             os.dup2(in_r, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
-            os.closerange(3, 65536)
+            for target, fd in zip((SESSION_CTL_FD, SESSION_STATUS_FD)[: len(high)], high, strict=True):
+                os.dup2(fd, target)
+            os.closerange(3 + len(ctl), 65536)
             if not self.namespaces:
                 _block_sockets()
             os.environ.clear()
@@ -197,26 +212,10 @@ class Zygote:
             with contextlib.suppress(BaseException):
                 os.write(err_w, ("sandbox setup failed: " + traceback.format_exc()).encode())
             os._exit(0x7D)
-        code = 0
-        try:
-            exec(
-                compile(req["code"], "<code>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__}
-            )
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            if exc.code is not None and not isinstance(exc.code, int):
-                with contextlib.suppress(BaseException):
-                    print(exc.code, file=sys.stderr)
-        except MemoryError as exc:
-            _print_program_traceback(exc)
-            code = MEMORY_EXIT
-        except BaseException as exc:
-            _print_program_traceback(exc)
-            code = 1
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):
-                stream.flush()
-        os._exit(code & 0xFF)
+        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        if not ctl:
+            os._exit(_exec_program(req["code"], namespace) & 0xFF)
+        _serve_cells(namespace)
 
     def _enter_namespaces(self) -> None:
         """New network + mount namespaces; private tmpfs over the world-writable directories."""
@@ -240,9 +239,10 @@ class Zygote:
     def _set_limits(self, req: dict) -> None:
         """CPU, memory, file size, open files and process count limits for the program."""
         cpu = max(1, int(req["timeout"]) + 1)
+        cpu_hard = max(cpu + 1, int(req.get("session_cpu_s", 0)))
         mem = int(req["memory_mb"]) * 1024 * 1024
         limits = [
-            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+            (resource.RLIMIT_CPU, (cpu, cpu_hard)),
             (resource.RLIMIT_FSIZE, (int(req["max_file_mb"]) * 1024 * 1024,) * 2),
             (resource.RLIMIT_NOFILE, (256, 256)),
             (resource.RLIMIT_NPROC, (int(req["max_processes"]),) * 2),
@@ -256,6 +256,7 @@ class Zygote:
     # -- parent side ------------------------------------------------------------------------------
     def run(self, req: dict) -> dict:
         """Run one program and return the result fields as a dict."""
+        self.close_session()
         start = time.monotonic()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -264,7 +265,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             os.close(out_r), os.close(err_r), os.close(in_w)
-            self._child(req, out_w, err_w, in_r, workdir)
+            self._child(req, out_w, err_w, in_r, workdir, ())
         os.close(out_w), os.close(err_w), os.close(in_r)
         try:
             stdin = (req.get("stdin") or "").encode()
@@ -273,7 +274,9 @@ class Zygote:
                     os.set_blocking(in_w, False)
                     os.write(in_w, stdin[:65536])
             os.close(in_w)
-            out, err, status, timed_out = self._collect(pid, out_r, err_r, start + float(req["timeout"]), req)
+            out, err, status, timed_out, _ = self._collect(
+                pid, out_r, err_r, start + float(req["timeout"]), req
+            )
         finally:
             self._cleanup(pid, workdir)
             os.close(out_r), os.close(err_r)
@@ -281,30 +284,115 @@ class Zygote:
             _, status = os.waitpid(pid, 0)
         return self._result(status, out, err, timed_out, time.monotonic() - start)
 
-    def _collect(self, pid: int, out_r: int, err_r: int, deadline: float, req: dict) -> tuple:
-        """Read both pipes until the program exits or the deadline; keep at most ``max_output_bytes`` each.
+    # -- sessions ---------------------------------------------------------------------------------
+    def _open_session(self, req: dict) -> None:
+        """Fork a session child that keeps one interpreter state across cells."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        st_r, st_w = os.pipe()
+        workdir = None if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
+        pid = os.fork()
+        if pid == 0:
+            for fd in (out_r, err_r, in_w, ctl_w, st_r):
+                os.close(fd)
+            self._child(req, out_w, err_w, in_r, workdir, (ctl_r, st_w))
+        for fd in (out_w, err_w, in_r, in_w, ctl_r, st_w):
+            os.close(fd)
+        self.session = {
+            "pid": pid,
+            "out": out_r,
+            "err": err_r,
+            "ctl": ctl_w,
+            "status": st_r,
+            "workdir": workdir,
+        }
 
-        Returns ``(stdout, stderr, exit status or None, timed_out)``; the program counts as done when
-        it exits, even if a process it left behind still holds the pipes open.
+    def close_session(self, reaped: bool = False) -> int | None:
+        """End the open session, if any: kill its processes, remove its directory; its wait status."""
+        session, self.session = self.session, None
+        if session is None:
+            return None
+        try:
+            self._cleanup(session["pid"], session["workdir"])
+        finally:
+            for key in ("out", "err", "ctl", "status"):
+                os.close(session[key])
+        return None if reaped else os.waitpid(session["pid"], 0)[1]
+
+    def session_run(self, req: dict) -> dict:
+        """Run one cell in the open session (opened, or reopened after a death, as needed)."""
+        start = time.monotonic()
+        note = ""
+        if self.session is None:
+            self._open_session(req)
+            if self.session_lost:
+                note, self.session_lost = SESSION_RESTARTED.format(why=self.session_lost), None
+        session = self.session
+        assert session is not None
+        cell = json.dumps({"code": req["code"], "timeout": float(req["timeout"]), "stdin": req.get("stdin")})
+        try:
+            _write_all(session["ctl"], _HEADER.pack(len(cell.encode())) + cell.encode())
+        except OSError:
+            pass  # the child is dead; _collect sees its exit status
+        out, err, status, timed_out, reply = self._collect(
+            session["pid"],
+            session["out"],
+            session["err"],
+            start + float(req["timeout"]),
+            req,
+            session["status"],
+        )
+        if reply is None:
+            final = self.close_session(reaped=status is not None)
+            result = self._result(
+                final if status is None else status, out, err, timed_out, time.monotonic() - start
+            )
+            self.session_lost = result["status"]
+        else:
+            result = self._result(0, out, err, False, time.monotonic() - start, reply)
+        result["stderr"] = note + result["stderr"]
+        return result
+
+    def _collect(
+        self, pid: int, out_r: int, err_r: int, deadline: float, req: dict, status_r: int = -1
+    ) -> tuple:
+        """Read both pipes until the program exits (or a session cell reports on ``status_r``) or the deadline.
+
+        Keeps at most ``max_output_bytes`` of each. Returns ``(stdout, stderr, exit status or None,
+        timed_out, cell reply or None)``; the program counts as done when it exits, even if a process
+        it left behind still holds the pipes open.
         """
         cap = int(req["max_output_bytes"])
         bufs = {out_r: bytearray(), err_r: bytearray()}
         dropped = {out_r: 0, err_r: 0}
+        reply_buf = bytearray()
         sel = selectors.DefaultSelector()
-        for fd in bufs:
-            sel.register(fd, selectors.EVENT_READ)
+        for fd in (out_r, err_r, status_r):
+            if fd >= 0:
+                sel.register(fd, selectors.EVENT_READ)
         status: int | None = None
         timed_out = False
+        reply: dict | None = None
 
         def drain(wait: float) -> None:
             for key, _ in sel.select(wait):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     sel.unregister(key.fd)
-                    continue
-                room = max(cap - len(bufs[key.fd]), 0)
-                bufs[key.fd] += chunk[:room]
-                dropped[key.fd] += len(chunk) - min(len(chunk), room)
+                elif key.fd == status_r:
+                    reply_buf.extend(chunk)
+                else:
+                    room = max(cap - len(bufs[key.fd]), 0)
+                    bufs[key.fd] += chunk[:room]
+                    dropped[key.fd] += len(chunk) - min(len(chunk), room)
+
+        def finish_draining() -> None:
+            for _ in range(64):  # what the program wrote before finishing is already in the pipes
+                if not sel.get_map() or not sel.select(0):
+                    break
+                drain(0)
 
         while True:
             remaining = deadline - time.monotonic()
@@ -315,16 +403,20 @@ class Zygote:
                 drain(min(remaining, 0.05))
             else:
                 time.sleep(min(remaining, 0.001))
+            if (
+                len(reply_buf) >= _HEADER.size
+                and len(reply_buf) >= _HEADER.size + _HEADER.unpack(reply_buf[:4])[0]
+            ):
+                reply = json.loads(reply_buf[_HEADER.size :])
+                finish_draining()
+                break
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
                 status = st
-                for _ in range(64):  # what the program wrote before exiting is already in the pipes
-                    if not sel.get_map() or not sel.select(0):
-                        break
-                    drain(0)
+                finish_draining()
                 break
         sel.close()
-        return (bufs[out_r], dropped[out_r]), (bufs[err_r], dropped[err_r]), status, timed_out
+        return (bufs[out_r], dropped[out_r]), (bufs[err_r], dropped[err_r]), status, timed_out, reply
 
     def _cleanup(self, pid: int, workdir: str | None) -> None:
         """Kill the program's session and, with a private uid, every process of that uid."""
@@ -338,8 +430,10 @@ class Zygote:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _result(self, status: int, out: tuple, err: tuple, timed_out: bool, duration: float) -> dict:
-        """Classify the exit status into a result dict."""
+    def _result(
+        self, status: int, out: tuple, err: tuple, timed_out: bool, duration: float, cell: dict | None = None
+    ) -> dict:
+        """Classify the exit status (or a finished session cell's reply) into a result dict."""
         stdout, out_dropped = out
         stderr, err_dropped = err
         truncated = bool(out_dropped or err_dropped)
@@ -349,8 +443,10 @@ class Zygote:
             text_out += TRUNCATION_MARKER.format(omitted=out_dropped)
         if err_dropped:
             text_err += TRUNCATION_MARKER.format(omitted=err_dropped)
-        returncode = os.waitstatus_to_exitcode(status)
-        if timed_out:
+        returncode = os.waitstatus_to_exitcode(status) if cell is None else int(cell["returncode"])
+        if cell is not None:
+            kind = "memory" if cell["memory"] else ("ok" if returncode == 0 else "error")
+        elif timed_out:
             kind = "timeout"
         elif os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
@@ -378,6 +474,45 @@ def _mount(
     fs = fstype.encode() if fstype else None
     if libc.mount(source.encode(), target.encode(), fs, flags, data.encode() or None) != 0:
         raise OSError(ctypes.get_errno(), f"mount {source} on {target} failed")
+
+
+def _exec_program(code: str, namespace: dict) -> int:
+    """Execute ``code`` in ``namespace`` as ``python`` would a script; its exit code (MEMORY_EXIT on MemoryError)."""
+    exit_code = 0
+    try:
+        exec(compile(code, "<code>", "exec"), namespace)
+    except SystemExit as exc:
+        exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            with contextlib.suppress(BaseException):
+                print(exc.code, file=sys.stderr)
+    except MemoryError as exc:
+        _print_program_traceback(exc)
+        exit_code = MEMORY_EXIT
+    except BaseException as exc:
+        _print_program_traceback(exc)
+        exit_code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    return exit_code
+
+
+def _serve_cells(namespace: dict) -> None:
+    """Session child: run each cell from SESSION_CTL_FD in one namespace, reply on SESSION_STATUS_FD; never returns."""
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    while True:
+        header = _read_exact(SESSION_CTL_FD, _HEADER.size)
+        body = _read_exact(SESSION_CTL_FD, _HEADER.unpack(header)[0]) if header else None
+        if body is None:
+            os._exit(0)
+        cell = json.loads(body)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(usage.ru_utime + usage.ru_stime + float(cell["timeout"])) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
+        sys.stdin = io.StringIO(cell.get("stdin") or "")
+        exit_code = _exec_program(cell["code"], namespace)
+        _write_msg(SESSION_STATUS_FD, {"returncode": exit_code & 0xFF, "memory": exit_code == MEMORY_EXIT})
 
 
 def _print_program_traceback(exc: BaseException) -> None:
@@ -435,10 +570,17 @@ def _read_exact(fd: int, n: int) -> bytes | None:
     return bytes(data)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_msg(fd: int, obj: dict) -> None:
     """Write one length-prefixed JSON message."""
     body = json.dumps(obj).encode()
-    os.write(fd, _HEADER.pack(len(body)) + body)
+    _write_all(fd, _HEADER.pack(len(body)) + body)
 
 
 def main() -> None:
@@ -452,14 +594,20 @@ def main() -> None:
     _write_msg(proto_out, {"ready": True, "isolation": zygote.isolation})
     while True:
         header = _read_exact(proto_in, _HEADER.size)
-        if header is None:
-            return
-        body = _read_exact(proto_in, _HEADER.unpack(header)[0])
+        body = _read_exact(proto_in, _HEADER.unpack(header)[0]) if header else None
         if body is None:
+            zygote.close_session()
             return
         req = json.loads(body)
+        op = req.get("op", "run")
         try:
-            reply = zygote.run(req)
+            if op == "session_run":
+                reply = zygote.session_run(req)
+            elif op == "session_close":
+                zygote.close_session()
+                reply = {"closed": True}
+            else:
+                reply = zygote.run(req)
         except Exception:
             reply = {"status": "sandbox_error", "stderr": traceback.format_exc(), "returncode": None,
                      "stdout": "", "duration_s": 0.0, "truncated": False}  # fmt: skip

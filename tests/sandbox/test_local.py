@@ -127,18 +127,36 @@ async def test_hostile_program_is_contained(sandbox: LocalSandbox, name: str) ->
     assert result.duration_s < 5
     after = await sandbox.run("print('still here')")
     assert (after.status, after.stdout) == (ExecStatus.OK, "still here\n")
+    uids = {w.isolation["uid"] for w in sandbox._workers} - {None}
+    assert _processes_of_uids(uids) == []
+
+
+def _processes_of_uids(uids: set[int]) -> list[str]:
+    """``pid state`` of processes of ``uids`` that are not zombies (killed ones may take a moment to die)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue
+        if int(status["Uid"].split()[0]) in uids and not status["State"].strip().startswith(("Z", "X")):
+            found.append(f"{entry} {status['State'].strip()}")
+    return found
 
 
 async def test_no_process_survives_a_run_even_in_a_new_session(sandbox: LocalSandbox) -> None:
     marker = f"simpletir-{uuid.uuid4().hex}"
     code = (
-        "import subprocess\n"
-        f"subprocess.Popen(['sleep', '300', '{marker}'], start_new_session=True)\n"
-        f"subprocess.Popen(['sh', '-c', 'sleep 301 {marker}; :'])\n"
-        "print('spawned')"
+        "import subprocess, time\n"
+        f"a = subprocess.Popen(['sh', '-c', 'sleep 300; :', '{marker}'], start_new_session=True)\n"
+        f"b = subprocess.Popen(['sh', '-c', 'sleep 301; :', '{marker}'])\n"
+        "time.sleep(0.2)\n"
+        "print('spawned', a.poll() is None and b.poll() is None)"
     )
     result = await sandbox.run(code)
-    assert result.stdout == "spawned\n"
+    assert result.stdout == "spawned True\n"
     await asyncio.sleep(0.2)
     assert _processes_with_marker(marker) == []
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
-from simpletir.sandbox.base import ExecResult
+from simpletir.sandbox.base import ExecResult, SandboxError
 from simpletir.sandbox.factory import create_sandbox
 
 
@@ -24,6 +24,13 @@ class SyncSandbox:
         coro = self._sandbox.run(code, timeout=timeout, stdin=stdin)
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
+    def session(self) -> SyncSession:
+        """A blocking session whose ``run`` calls share interpreter state (backends with sessions only)."""
+        session = getattr(self._sandbox, "session", None)
+        if session is None:
+            raise SandboxError(f"the {type(self._sandbox).__name__} backend has no session mode")
+        return SyncSession(session(), self._loop)
+
     def close(self) -> None:
         """Close the sandbox and stop the loop thread; idempotent."""
         if self._loop.is_closed():
@@ -34,6 +41,29 @@ class SyncSandbox:
         self._loop.close()
 
     def __enter__(self) -> SyncSandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class SyncSession:
+    """Blocking view of an async session, driven on its ``SyncSandbox``'s loop thread."""
+
+    def __init__(self, session: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._session = session
+        self._loop = loop
+
+    def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
+        """Run ``code`` as the session's next cell and block until its result is ready."""
+        coro = self._session.run(code, timeout=timeout, stdin=stdin)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def close(self) -> None:
+        """End the session; idempotent."""
+        asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result()
+
+    def __enter__(self) -> SyncSession:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

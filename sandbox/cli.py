@@ -17,6 +17,7 @@ DOCTOR_CHECKS: tuple[tuple[str, str, ExecStatus], ...] = (
     ("error", "1 / 0", ExecStatus.ERROR),
     ("timeout", "while True:\n    pass", ExecStatus.TIMEOUT),
     ("memory", "x = bytearray(8 * 1024**3)", ExecStatus.MEMORY),
+    ("killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", ExecStatus.KILLED),
     (
         "network blocked",
         "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)",
@@ -48,7 +49,11 @@ async def _doctor(args: argparse.Namespace) -> int:
     failures = 0
     async with sandbox:
         if hasattr(sandbox, "isolation"):
-            info = await sandbox.isolation()
+            try:
+                info = await sandbox.isolation()
+            except Exception as exc:
+                print(f"cannot start a sandbox worker: {exc!r}")
+                return 1
             print("isolation:")
             print(
                 f"  network + mount namespaces: {'yes' if info.get('namespaces') else 'NO (Python-level socket block only)'}"
@@ -56,6 +61,14 @@ async def _doctor(args: argparse.Namespace) -> int:
             uid = info.get("uid")
             print(
                 f"  private unprivileged uid:   {uid if uid is not None else 'NO (no process-count limit as root)'}"
+            )
+            subreaper = info.get("subreaper")
+            print(
+                f"  orphans re-parented to worker: {'yes' if subreaper else 'no (uid-wide kill after every run)'}"
+            )
+            print("  pid namespace: no (leftover processes are found by uid, which setsid cannot escape)")
+            print(
+                "  rlimits: CPU time, address space, processes (private uid only), file size, open files, core"
             )
             print(f"  python: {info.get('python')}; preloaded: {', '.join(info.get('preloaded', []))}")
         for name, code, expected in DOCTOR_CHECKS:

@@ -59,6 +59,7 @@ TRUNCATION_MARKER = "\n[... output truncated: {omitted} more bytes not shown ...
 MEMORY_EXIT = 0x7E  # exit code our child uses after an uncaught MemoryError
 SESSION_RESTARTED = "[session restarted: the previous interpreter ended ({why}); its state is lost]\n"
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 SESSION_CTL_FD = 3  # in a session child: cells arrive here
 SESSION_STATUS_FD = 4  # in a session child: one reply per finished cell goes here
 _HEADER = struct.Struct("!I")
@@ -131,6 +132,10 @@ class Zygote:
             self.uid = None  # the private uid cannot read Python here; fall back to namespaces only
         # Forked before the heavy imports, so killing a uid's processes costs a small fork, not a big one.
         self._reaper = _start_reaper(self.uid) if self.uid is not None else None
+        # Orphans of a program (setsid ones included) become this worker's children, so an empty
+        # children list after a run proves nothing survived and the uid-wide kill can be skipped.
+        self._children_file = f"/proc/self/task/{self.pid}/children"
+        self.subreaper = _libc().prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 and os.path.exists(self._children_file)
         self.preloaded: list[str] = []
         for name in PRELOAD:
             try:
@@ -146,6 +151,7 @@ class Zygote:
         self.isolation = {
             "namespaces": self.namespaces,
             "uid": self.uid,
+            "subreaper": self.subreaper,
             "preloaded": self.preloaded,
             "python": sys.version.split()[0],
         }
@@ -419,16 +425,30 @@ class Zygote:
         return (bufs[out_r], dropped[out_r]), (bufs[err_r], dropped[err_r]), status, timed_out, reply
 
     def _cleanup(self, pid: int, workdir: str | None) -> None:
-        """Kill the program's session and, with a private uid, every process of that uid."""
+        """Kill the program's session and, with a private uid, every process of that uid if any is left."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        if self._reaper is not None:
-            request_w, done_r = self._reaper
+        leftovers = self._children() if self.subreaper else None
+        if self._reaper is not None and leftovers != set():
+            request_w, done_r, _ = self._reaper
             os.write(request_w, b"k")
             if not os.read(done_r, 1):
                 raise RuntimeError("the reaper process died")
+        for orphan in (leftovers or set()) - {pid}:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(orphan, os.WNOHANG)  # killed orphans not yet dead are reaped next time
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _children(self) -> set[int]:
+        """This worker's child processes, its reaper and open session left out."""
+        with open(self._children_file) as fh:
+            pids = {int(p) for p in fh.read().split()}
+        if self._reaper is not None:
+            pids.discard(self._reaper[2])
+        if self.session is not None:
+            pids.discard(self.session["pid"])
+        return pids
 
     def _result(
         self, status: int, out: tuple, err: tuple, timed_out: bool, duration: float, cell: dict | None = None
@@ -522,11 +542,15 @@ def _print_program_traceback(exc: BaseException) -> None:
         traceback.print_exception(type(exc), exc, tb)
 
 
-def _start_reaper(uid: int) -> tuple[int, int]:
-    """Fork a small helper that, per byte received, kills every process of ``uid`` and answers a byte."""
+def _start_reaper(uid: int) -> tuple[int, int, int]:
+    """Fork a small helper that, per byte received, kills every process of ``uid`` and answers a byte.
+
+    Returns ``(request fd, answer fd, helper pid)``.
+    """
     req_r, req_w = os.pipe()
     done_r, done_w = os.pipe()
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         os.close(req_w), os.close(done_r)
         while os.read(req_r, 1):
             killer = os.fork()
@@ -543,7 +567,7 @@ def _start_reaper(uid: int) -> tuple[int, int]:
             os.write(done_w, b"d")
         os._exit(0)
     os.close(req_r), os.close(done_w)
-    return req_w, done_r
+    return req_w, done_r, pid
 
 
 def _block_sockets() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from simpletir.sandbox import local
 from simpletir.sandbox.cli import main
 from simpletir.sandbox.corpus import corpus, program
 
@@ -17,6 +18,18 @@ def test_doctor_reports_isolation_and_passes(capsys: pytest.CaptureFixture[str])
     assert "isolation:" in out and "network + mount namespaces" in out
     assert out.strip().endswith("healthy")
     assert "[FAIL]" not in out
+    for status in ("ok", "error", "timeout", "memory", "killed"):
+        assert f"[ok] {status}: {status}" in out
+
+
+def test_doctor_fails_when_no_worker_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "zygote.py"
+    broken.write_text("raise SystemExit(1)\n")
+    monkeypatch.setattr(local, "ZYGOTE_PATH", broken)
+    assert main(["doctor", "--workers", "1"]) == 1
+    assert "cannot start a sandbox worker" in capsys.readouterr().out
 
 
 def test_bench_writes_ratios(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(bench)
     bench.add_argument("--token", help="bearer token for the http backend")
     bench.add_argument(
-        "--corpus", default="heavy", choices=["all", "heavy", "light"], help="programs (default heavy)"
+        "--corpus",
+        default="heavy",
+        choices=["all", "heavy", "sympy", "light"],
+        help="programs (default heavy)",
     )
     bench.add_argument("--repeats", type=int, default=20, help="passes over the corpus (default 20)")
     bench.add_argument(

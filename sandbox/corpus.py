@@ -82,11 +82,13 @@ def program(name: str) -> Program:
 
 
 def corpus(kind: str = "all") -> list[Program]:
-    """Programs of ``kind``: ``all``, ``heavy`` (sympy/numpy/scipy) or ``light``."""
+    """Programs of ``kind``: ``all``, ``heavy`` (sympy/numpy/scipy), ``sympy`` (those using sympy) or ``light``."""
     if kind == "heavy":
         return [p for p in CORPUS if p.heavy]
+    if kind == "sympy":
+        return [p for p in CORPUS if p.heavy and "sympy" in p.code]
     if kind == "light":
         return [p for p in CORPUS if not p.heavy]
     if kind != "all":
-        raise ValueError(f"unknown corpus kind {kind!r}; choose all, heavy or light")
+        raise ValueError(f"unknown corpus kind {kind!r}; choose all, heavy, sympy or light")
     return list(CORPUS)

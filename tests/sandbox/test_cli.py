@@ -60,5 +60,7 @@ def test_corpus_programs_behave_as_labelled() -> None:
             else:
                 assert result.status is ExecStatus.OK, (prog.name, result.stderr)
     assert program("final_answer").heavy
+    assert {p.name for p in corpus("sympy")} < {p.name for p in corpus("heavy")}
+    assert all("sympy" in p.code for p in corpus("sympy"))
     with pytest.raises(ValueError, match="unknown corpus kind"):
         corpus("medium")

@@ -413,7 +413,8 @@ class Zygote:
                 len(reply_buf) >= _HEADER.size
                 and len(reply_buf) >= _HEADER.size + _HEADER.unpack(reply_buf[:4])[0]
             ):
-                reply = json.loads(reply_buf[_HEADER.size :])
+                size = _HEADER.unpack(reply_buf[: _HEADER.size])[0]
+                reply = _parse_cell_reply(bytes(reply_buf[_HEADER.size : _HEADER.size + size]))
                 finish_draining()
                 break
             done, st = os.waitpid(pid, os.WNOHANG)
@@ -521,6 +522,7 @@ def _exec_program(code: str, namespace: dict) -> int:
 def _serve_cells(namespace: dict) -> None:
     """Session child: run each cell from SESSION_CTL_FD in one namespace, reply on SESSION_STATUS_FD; never returns."""
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    server = os.getpid()
     while True:
         header = _read_exact(SESSION_CTL_FD, _HEADER.size)
         body = _read_exact(SESSION_CTL_FD, _HEADER.unpack(header)[0]) if header else None
@@ -532,7 +534,18 @@ def _serve_cells(namespace: dict) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
         sys.stdin = io.StringIO(cell.get("stdin") or "")
         exit_code = _exec_program(cell["code"], namespace)
+        if os.getpid() != server:
+            os._exit(exit_code & 0xFF)  # a process the cell forked finished the cell: it must not serve
         _write_msg(SESSION_STATUS_FD, {"returncode": exit_code & 0xFF, "memory": exit_code == MEMORY_EXIT})
+
+
+def _parse_cell_reply(body: bytes) -> dict | None:
+    """A session cell's reply, or None when it is not one (a program wrote to the status pipe itself)."""
+    try:
+        reply = json.loads(body)
+        return {"returncode": int(reply["returncode"]), "memory": reply["memory"] is True}
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _print_program_traceback(exc: BaseException) -> None:

@@ -216,6 +216,15 @@ async def test_thousand_concurrent_requests_keep_their_results() -> None:
     assert all(r.status is ExecStatus.OK for r in results)
 
 
+async def test_requests_are_served_in_arrival_order() -> None:
+    async with create_sandbox("local", max_workers=1) as sb:
+        await sb.run("print(0)")
+        results = await asyncio.gather(*(sb.run(f"import time\nprint({i}, time.time())") for i in range(8)))
+    started = [float(r.stdout.split()[1]) for r in results]
+    assert [int(r.stdout.split()[0]) for r in results] == list(range(8))
+    assert started == sorted(started)
+
+
 async def test_bad_arguments_raise_clear_errors(sandbox: LocalSandbox) -> None:
     with pytest.raises(SandboxError, match="timeout must be positive"):
         await sandbox.run("print(1)", timeout=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ import pytest
 
 from simpletir.sandbox import ExecStatus, SandboxError, create_sandbox
 from simpletir.sandbox.local import LocalSandbox
+from tests.sandbox.test_local import _processes_of_uids
 
 
 def _cmdlines_with(marker: str) -> list[str]:
@@ -113,3 +115,29 @@ async def test_sessions_are_isolated_from_each_other_and_stateless_runs() -> Non
         async with sb.session() as s:
             await s.run("w = 1")
         assert (await sb.run("print('w' in dir())")).stdout == "False\n"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "import os\nwhile True:\n    os.fork()",
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+        "import os\nif os.fork() == 0:\n    while True:\n        pass",
+        "import os\nos.write(4, b'\\x00\\x00\\x00\\x07garbage')\nwhile True:\n    pass",
+    ],
+    ids=["fork_bomb", "kill_parent", "background_spin", "forged_status"],
+)
+async def test_hostile_cells_are_contained(sandbox: LocalSandbox, hostile: str) -> None:
+    async with sandbox.session() as session:
+        await session.run("state = 1")
+        result = await session.run(hostile, timeout=1.0)
+        assert result.status is not ExecStatus.SANDBOX_ERROR, result
+        after = await session.run("print('alive')")
+        assert after.stdout == "alive\n", after
+    uids = {w.isolation["uid"] for w in sandbox._workers} - {None}
+    for _ in range(20):
+        if not _processes_of_uids(uids):
+            break
+        await asyncio.sleep(0.05)
+    assert _processes_of_uids(uids) == []
+    assert (await sandbox.run("print(5)")).stdout == "5\n"

@@ -216,6 +216,13 @@ async def test_thousand_concurrent_requests_keep_their_results() -> None:
     assert all(r.status is ExecStatus.OK for r in results)
 
 
+async def test_worker_is_single_threaded_so_forking_it_is_safe(sandbox: LocalSandbox) -> None:
+    await sandbox.run("import numpy, scipy.linalg\nprint(numpy.linalg.inv(numpy.eye(50)).sum())")
+    for worker in sandbox._workers:
+        status = Path(f"/proc/{worker.proc.pid}/status").read_text()
+        assert "\nThreads:\t1\n" in status
+
+
 async def test_requests_are_served_in_arrival_order() -> None:
     async with create_sandbox("local", max_workers=1) as sb:
         await sb.run("print(0)")

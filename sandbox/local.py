@@ -248,7 +248,7 @@ class LocalSession:
         """Run ``code`` as the next cell of this session."""
         req = {**self._sandbox._request(code, timeout, stdin), "op": "session_run"}
         async with self._lock:
-            if self._closed:
+            if self._closed or self._sandbox._closed:
                 raise SandboxError("the session is closed")
             if not self._held:
                 idle = await self._sandbox._ensure_started()

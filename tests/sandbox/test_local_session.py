@@ -115,6 +115,11 @@ async def test_sessions_are_isolated_from_each_other_and_stateless_runs() -> Non
         async with sb.session() as s:
             await s.run("w = 1")
         assert (await sb.run("print('w' in dir())")).stdout == "False\n"
+        open_session = sb.session()
+        await open_session.run("z = 1")
+    with pytest.raises(SandboxError, match="session is closed"):
+        await open_session.run("print(z)")
+    await open_session.close()
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,23 @@ def mask_field(mask: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
     return torch.nested.as_nested_tensor(rows, layout=torch.jagged)
 
 
+def filter_rows(
+    data: TensorDict, padding: np.ndarray, config: FilterConfig
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Keep-mask over all rows (verl's synthetic padding rows are never kept) and the step's metrics.
+
+    Padding rows (``is_padding`` tags, copies of a real row's metadata) stay out of the group statistics
+    and the metrics; their masks are already zero, so dropping them changes nothing in the loss.
+    """
+    real = np.flatnonzero(~padding)
+    inputs = {name: [values[i] for i in real] for name, values in rows_to_filter_inputs(data).items()}
+    extra_fields = inputs.pop("extra_fields")
+    result = compute_keep_mask(config=config, **inputs)
+    keep = np.zeros(len(padding), dtype=bool)
+    keep[real] = result.keep
+    return keep, filter_metrics(result, extra_fields)
+
+
 @register_trainer(TRAINER_MODE)
 class SimpleTIRTrainer(PPOTrainerSync):
     """verl's sync V1 trainer plus the void-turn and group filters (see module docstring)."""
@@ -67,17 +84,13 @@ class SimpleTIRTrainer(PPOTrainerSync):
         batch = super()._compute_advantage(batch, metrics)
         fields = ["uid", "rm_scores", "extra_fields", "response_mask", "loss_mask"]
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
-        inputs = rows_to_filter_inputs(data)
-        extra_fields = inputs.pop("extra_fields")
-        result = compute_keep_mask(config=self.filter_config, **inputs)
         padding = np.array([tag.get("is_padding", False) for tag in batch.tags], dtype=bool)
-        metrics.update(
-            filter_metrics(result, [e for e, pad in zip(extra_fields, padding, strict=True) if not pad])
-        )
-        if result.keep.all():
+        keep, step_metrics = filter_rows(data, padding, self.filter_config)
+        metrics.update(step_metrics)
+        if keep[~padding].all():
             return batch
         update = TensorDict(
-            {name: mask_field(data[name], result.keep) for name in ("response_mask", "loss_mask")},
+            {name: mask_field(data[name], keep) for name in ("response_mask", "loss_mask")},
             batch_size=len(batch),
         )
         return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=update)

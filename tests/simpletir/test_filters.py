@@ -1,14 +1,12 @@
-"""The trajectory filters: keep-mask tables, masking, metrics, and the V1 trainer hook's data handling."""
+"""The trajectory filters as pure functions: keep-mask tables, row masking, metrics."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from simpletir.filters import FilterConfig, compute_keep_mask, filter_metrics, mask_rows
-from simpletir.trainer import mask_field, rows_to_filter_inputs
 
 NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
 
@@ -123,51 +121,3 @@ def test_metrics_values() -> None:
     assert metrics["simpletir/num_turns_mean"] == 1.5
     assert metrics["simpletir/code_error_rate"] == 0.5
     assert metrics["simpletir/end_void_ratio"] == 0.5 and metrics["simpletir/end_answer_ratio"] == 0.5
-
-
-def _transfer_queue_rows() -> list[dict]:
-    """Rows shaped as verl's V1 agent loop puts them into the TransferQueue (see agent_loop_tq.py)."""
-    rows = []
-    for i, (length, void, acc) in enumerate([(5, False, True), (3, True, True), (4, False, False)]):
-        rm = torch.zeros(length)
-        rm[-1] = float(acc)
-        rows.append(
-            {
-                "uid": "group-0",
-                "rm_scores": rm,
-                "response_mask": torch.ones(length, dtype=torch.int64),
-                "loss_mask": torch.ones(length, dtype=torch.int64),
-                "extra_fields": {
-                    "void_turn": void,
-                    "tir_overlong": False,
-                    "reward_extra_info": {"acc": acc},
-                    "tir_end_reason": "void" if void else "answer",
-                    "row": i,
-                },
-            }
-        )
-    return rows
-
-
-def test_trainer_hook_reads_rows_and_masks_nested_fields() -> None:
-    data = list_of_dict_to_tensordict(_transfer_queue_rows())
-    assert data["response_mask"].is_nested
-    inputs = rows_to_filter_inputs(data)
-    assert inputs["void"] == [False, True, False]
-    assert inputs["accuracies"] == [1.0, 1.0, 0.0] and inputs["scores"] == [1.0, 1.0, 0.0]
-    extra = inputs.pop("extra_fields")
-    result = compute_keep_mask(config=NO_GROUP_FILTERS, **inputs)
-    masked = mask_field(data["response_mask"], result.keep)
-    assert masked.is_nested
-    assert [row.tolist() for row in masked.unbind()] == [[1] * 5, [0] * 3, [1] * 4]
-    assert filter_metrics(result, extra)["simpletir/void_turn_ratio"] == pytest.approx(1 / 3)
-
-
-def test_trainer_hook_masks_dense_fields() -> None:
-    rows = _transfer_queue_rows()
-    for row in rows:  # equal lengths: verl stores them as one dense tensor
-        row["response_mask"] = torch.ones(4, dtype=torch.int64)
-    data = list_of_dict_to_tensordict(rows)
-    assert not data["response_mask"].is_nested
-    masked = mask_field(data["response_mask"], np.array([True, False, True]))
-    assert masked.tolist() == [[1] * 4, [0] * 4, [1] * 4]

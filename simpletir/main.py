@@ -79,6 +79,16 @@ def validate(config: DictConfig) -> None:
             raise ConfigError(
                 f"{key}: {missing} not found; run recipes/prepare_data.sh first (or set DATA_DIR)"
             )
+    if not config.trainer.use_v1:
+        raise ConfigError(
+            "trainer.use_v1=false selects verl's deprecated legacy trainer, which has no filter hook; "
+            "simpletir-train runs the V1 trainer (trainer.v1.trainer_mode=simpletir)"
+        )
+    if config.trainer.v1.trainer_mode != "simpletir":
+        print(
+            f"note: trainer.v1.trainer_mode={config.trainer.v1.trainer_mode}: the void-turn and group filters are off",
+            file=sys.stderr,
+        )
     train_batch = config.data.train_batch_size
     mini_batch = config.actor_rollout_ref.actor.ppo_mini_batch_size
     if train_batch % mini_batch:

@@ -27,6 +27,7 @@ def data_dir(tmp_path: Path) -> Path:
         ("simpletir.filter.accuracy_band=[0.9,0.1]", "accuracy_band"),
         ("data.train_batch_size=500", "multiple of ppo_mini_batch_size"),
         ("no_such_key=1", "does not compose"),
+        ("trainer.use_v1=false", "legacy trainer"),
     ],
 )
 def test_config_errors_are_clear(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from simpletir.data.prepare import DataError, read_local
 from simpletir.protocol import build_prompt_messages
 
 
@@ -77,28 +77,24 @@ def _from_parquet(path: Path, name: str) -> list[Problem]:
 
 def _from_jsonl(path: Path, name: str) -> list[Problem]:
     """Problems from a JSONL file with ``problem`` and ``answer`` keys (``id`` optional)."""
+    try:
+        rows = read_local(path)
+    except DataError as exc:
+        raise BenchmarkFileError(f"need JSON objects with problem/answer: {exc}") from None
     problems = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                question, answer = str(item["problem"]), item["answer"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise BenchmarkFileError(
-                    f"{path}:{line_number}: need a JSON object with problem/answer: {exc}"
-                ) from exc
-            problems.append(
-                Problem(
-                    benchmark=name,
-                    problem_id=str(item.get("id", f"{name}-{len(problems)}")),
-                    data_source=str(item.get("data_source", name)),
-                    question=question,
-                    ground_truth=_plain(answer),
-                    messages=build_prompt_messages(question),
-                )
+    for row_number, item in enumerate(rows):
+        if not isinstance(item.get("problem"), str) or "answer" not in item:
+            raise BenchmarkFileError(f"{path}: row {row_number}: need a JSON object with problem/answer")
+        problems.append(
+            Problem(
+                benchmark=name,
+                problem_id=str(item.get("id", f"{name}-{len(problems)}")),
+                data_source=str(item.get("data_source", name)),
+                question=item["problem"],
+                ground_truth=_plain(item["answer"]),
+                messages=build_prompt_messages(item["problem"]),
             )
+        )
     return problems
 
 

@@ -57,7 +57,7 @@ def test_jsonl_problems(tmp_path: Path) -> None:
     [
         ("a.jsonl", '{"problem": "x"}\n', "problem/answer"),
         ("b.jsonl", "not json\n", "problem/answer"),
-        ("c.jsonl", "", "no problems"),
+        ("c.jsonl", "", "no rows"),
         (
             "d.jsonl",
             '{"id": 1, "problem": "x", "answer": 1}\n{"id": 1, "problem": "y", "answer": 2}\n',

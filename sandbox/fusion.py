@@ -8,12 +8,12 @@ Retries follow the ``http`` backend's rule: only connection failures and 503 are
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
 from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
+from simpletir.sandbox.transport import post_accepted, result_from
 
 
 def map_fusion_reply(reply: dict[str, Any]) -> ExecResult:
@@ -77,32 +77,11 @@ class SandboxFusionSandbox(Sandbox):
             "memory_limit_MB": self.memory_limit_mb,
             "stdin": stdin or "",
         }
-        delay, last_error = self.backoff_s, ""
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = await self._client.post(
-                    f"{self.url}/run_code", json=payload, timeout=limit + self.overhead_s
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                last_error = f"cannot connect ({type(exc).__name__})"
-            except httpx.HTTPError as exc:
-                return ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=f"{type(exc).__name__}: {exc}")
-            else:
-                if response.status_code != 503:
-                    if response.status_code != 200:
-                        return ExecResult(
-                            status=ExecStatus.SANDBOX_ERROR,
-                            stderr=f"HTTP {response.status_code}: {response.text[:500]}",
-                        )
-                    try:
-                        return map_fusion_reply(response.json())
-                    except (ValueError, AttributeError) as exc:
-                        return ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=f"malformed reply: {exc}")
-                last_error = "503 (not accepted)"
-            if attempt < self.max_retries:
-                await asyncio.sleep(delay)
-                delay *= 2
-        return ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=f"SandboxFusion unreachable: {last_error}")
+        outcome = await post_accepted(
+            self._client, lambda _failed: self.url, "/run_code", payload,
+            timeout=limit + self.overhead_s, max_retries=self.max_retries, backoff_s=self.backoff_s,
+        )  # fmt: skip
+        return result_from(outcome, map_fusion_reply)
 
     async def close(self) -> None:
         """Close the connection pool."""

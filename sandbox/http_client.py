@@ -8,12 +8,10 @@ Anything else (a read timeout after the request was sent, a 5xx, a broken reply)
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import httpx
 
-from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
+from simpletir.sandbox.base import ExecResult, Sandbox, SandboxError
+from simpletir.sandbox.transport import post_accepted, result_from
 
 DEFAULT_PROGRAM_TIMEOUT = 5.0
 
@@ -53,45 +51,13 @@ class HttpSandbox(Sandbox):
     async def run(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> ExecResult:
         """Run ``code`` on a server; transport faults become ``sandbox_error``, never exceptions."""
         limit = self.default_timeout if timeout is None else float(timeout)
-        payload: dict[str, Any] = {"code": code, "timeout": limit, "stdin": stdin}
-        failed: set[str] = set()
-        delay = self.backoff_s
-        last_error = ""
-        for attempt in range(self.max_retries + 1):
-            url = self._pick(failed)
-            self.in_flight[url] += 1
-            try:
-                response = await self._client.post(
-                    f"{url}/run", json=payload, timeout=limit + self.overhead_s
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                last_error = f"{url}: cannot connect ({type(exc).__name__})"
-            except httpx.HTTPError as exc:
-                return _fault(f"{url}: {type(exc).__name__} after the request was sent: {exc}")
-            else:
-                if response.status_code == 503:
-                    last_error = f"{url}: 503 (not accepted)"
-                elif response.status_code != 200:
-                    return _fault(f"{url}: HTTP {response.status_code}: {response.text[:500]}")
-                else:
-                    try:
-                        return ExecResult.from_dict(response.json())
-                    except (ValueError, KeyError, TypeError) as exc:
-                        return _fault(f"{url}: malformed reply: {exc}")
-            finally:
-                self.in_flight[url] -= 1
-            failed.add(url)
-            if attempt < self.max_retries:
-                await asyncio.sleep(delay)
-                delay *= 2
-        return _fault(
-            f"no sandbox server accepted the request after {self.max_retries + 1} attempts; last: {last_error}"
-        )
+        outcome = await post_accepted(
+            self._client, self._pick, "/run", {"code": code, "timeout": limit, "stdin": stdin},
+            timeout=limit + self.overhead_s, max_retries=self.max_retries, backoff_s=self.backoff_s,
+            in_flight=self.in_flight,
+        )  # fmt: skip
+        return result_from(outcome, ExecResult.from_dict)
 
     async def close(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
-
-
-def _fault(message: str) -> ExecResult:
-    return ExecResult(status=ExecStatus.SANDBOX_ERROR, stderr=message)

@@ -189,4 +189,4 @@ def test_fusion_status_mapping(reply: dict, status: ExecStatus) -> None:
 async def test_unreachable_fusion_server_is_sandbox_error() -> None:
     async with create_sandbox("sandbox_fusion", url=f"http://127.0.0.1:{free_port()}", backoff_s=0.01) as sb:
         result = await sb.run("print(1)")
-    assert result.status is ExecStatus.SANDBOX_ERROR and "unreachable" in result.stderr
+    assert result.status is ExecStatus.SANDBOX_ERROR and "cannot connect" in result.stderr

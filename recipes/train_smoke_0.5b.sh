@@ -16,8 +16,9 @@ source "$HERE/common.sh"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then recipe_help "$0"; exit 0; fi
 mapfile -t SANDBOX_ARGS < <(sandbox_overrides)
 
-if [[ "${SIMPLETIR_DRY_RUN:-0}" != "1" && ! -f "$DATA_DIR/train.parquet" ]]; then
-  bash "$HERE/prepare_data.sh"
+if [[ "${SIMPLETIR_DRY_RUN:-0}" != "1" ]]; then
+  python -m simpletir.main --check-runtime   # a CUDA GPU and vLLM, before preparing any data
+  [[ -f "$DATA_DIR/train.parquet" ]] || bash "$HERE/prepare_data.sh"
 fi
 
 python -m simpletir.main \

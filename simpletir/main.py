@@ -3,7 +3,8 @@
 Composes ``simpletir/config/simpletir_trainer.yaml`` (layered on verl's ``ppo_trainer.yaml``) with
 the command-line overrides, checks the ``simpletir`` section, resolves every path in the driver,
 and hands over to verl's ``run_ppo``. ``--dry-run`` (or ``SIMPLETIR_DRY_RUN=1``) composes,
-validates and prints the config, then exits 0 without needing a GPU.
+validates and prints the config, then exits 0 without needing a GPU; ``--check-runtime`` only checks for
+a CUDA GPU and vLLM (exit 2 with a message when one is missing).
 """
 
 from __future__ import annotations
@@ -133,11 +134,22 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(
             __doc__.strip()
-            + "\n\nusage: simpletir-train [--dry-run] [hydra overrides, e.g. data.train_files=...]"
+            + "\n\nusage: simpletir-train [--dry-run | --check-runtime] [hydra overrides, e.g. data.train_files=...]"
         )
         return 0
     dry_run = "--dry-run" in args or os.environ.get("SIMPLETIR_DRY_RUN") == "1"
-    overrides = [a for a in args if a != "--dry-run"]
+    if not dry_run:
+        lacking = missing_runtime()
+        if lacking:
+            print(
+                f"simpletir-train: training needs {lacking}.\n"
+                "Run it on a GPU node with the GPU extra installed; `--dry-run` checks a config without one.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    if "--check-runtime" in args:
+        return 0
+    overrides = [a for a in args if a not in ("--dry-run", "--check-runtime")]
     try:
         config = compose_config(overrides)
     except ConfigError as exc:
@@ -147,14 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         print(OmegaConf.to_yaml(config))
         print("simpletir-train: dry run: the config composes and validates", file=sys.stderr)
         return 0
-    lacking = missing_runtime()
-    if lacking:
-        print(
-            f"simpletir-train: training needs {lacking}.\n"
-            "Run it on a GPU node with the GPU extra installed; `--dry-run` checks a config without one.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     run(config)
     return 0
 

@@ -57,3 +57,19 @@ def test_without_gpu_the_entry_says_what_it_needs(data_dir: Path) -> None:
     assert proc.returncode == 2
     assert "training needs a CUDA GPU" in proc.stderr and "--dry-run" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_smoke_recipe_without_gpu_stops_before_preparing_data(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    env = {k: v for k, v in os.environ.items() if k != "SIMPLETIR_DRY_RUN"}
+    proc = subprocess.run(
+        ["bash", str(Path(__file__).resolve().parents[2] / "recipes" / "train_smoke_0.5b.sh")],
+        capture_output=True, text=True, timeout=120,
+        env={**env, "DATA_DIR": str(tmp_path / "data")},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "training needs a CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()

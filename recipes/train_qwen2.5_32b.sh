@@ -4,15 +4,17 @@
 # GRPO, no KL, no entropy bonus, no reference model; 512 prompts x 16 samples, mini-batch 128, 1 epoch;
 # lr 1e-6 constant, AdamW betas (0.9, 0.99), grad clip 1.0; clip 0.2 / 0.28, dual-clip c = 3; token-mean;
 # temperature 1.0, top-p 1.0; groups whose accuracy is all-equal are resampled (verl's DAPO dynamic sampling,
-# the paper's over-sampling); rollout TP 2; 5 turns and 16K response tokens; validation every 10 steps.
+# the paper's over-sampling of 1,280 prompts per 512: up to INFLIGHT_GEN_BATCHES=3 batches in flight);
+# rollout TP 4; 5 turns and 16K response tokens; validation every 10 steps.
 # The paper reports 59.9 on AIME24 (avg@32) for SimpleTIR-32B (Table 1); see docs/training.md.
 #
 # Needs: 4+ nodes of 8 x 80 GB GPUs (rollout TP 4, FSDP with parameter offload), `pip install -e ".[gpu]"`,
 # and the data from recipes/prepare_data.sh. Multi-node: `ray start --head` on node 0 and
 # `ray start --address=<head>:6379` on the others, then run this on node 0 with NNODES set.
 #
-# Usage: recipes/train_qwen2.5_7b.sh [extra hydra overrides...]
+# Usage: recipes/train_qwen2.5_32b.sh [extra hydra overrides...]
 # Environment: MODEL_PATH DATA_DIR NNODES GPUS_PER_NODE SANDBOX_BACKEND SANDBOX_URL EXPERIMENT_NAME CKPT_DIR
+#   INFLIGHT_GEN_BATCHES
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-32B}"
@@ -33,6 +35,7 @@ python -m simpletir.main \
   algorithm.use_kl_in_reward=false \
   algorithm.filter_groups.enable=true \
   algorithm.filter_groups.metric=acc \
+  algorithm.filter_groups.max_inflight_gen_batches="${INFLIGHT_GEN_BATCHES:-3}" \
   actor_rollout_ref.actor.optim.lr=1e-6 \
   actor_rollout_ref.actor.ppo_mini_batch_size=128 \
   actor_rollout_ref.actor.clip_ratio_low=0.2 \

@@ -67,7 +67,14 @@ def test_paper_7b_values(data_dir: Path) -> None:
         **config["algorithm"]["filter_groups"],
         "enable": True,
         "metric": "acc",
+        "max_inflight_gen_batches": 3,
     }
+
+
+def test_32b_scale(data_dir: Path) -> None:
+    config = yaml.safe_load(run_recipe("train_qwen2.5_32b", data_dir).stdout)
+    assert config["actor_rollout_ref"]["rollout"]["tensor_model_parallel_size"] == 4
+    assert config["trainer"]["nnodes"] == 4 and config["data"]["train_batch_size"] == 512
 
 
 def test_recipe_variables_and_overrides_pass_through(data_dir: Path) -> None:
@@ -90,4 +97,4 @@ def test_recipe_help(name: str) -> None:
     proc = subprocess.run(
         ["bash", str(REPO / "recipes" / f"{name}.sh"), "--help"], capture_output=True, text=True
     )
-    assert proc.returncode == 0 and "Usage:" in proc.stdout
+    assert proc.returncode == 0 and f"Usage: recipes/{name}.sh" in proc.stdout

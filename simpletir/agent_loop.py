@@ -28,6 +28,8 @@ from simpletir.sandbox import Sandbox, create_sandbox
 logger = logging.getLogger(__name__)
 
 CODE_FENCE = "```"
+MAX_REQUESTS_PER_TURN = 64
+"""Continuations one turn may take (each stop at a fence that does not close a block costs one)."""
 
 
 class EndReason(str, Enum):
@@ -180,7 +182,7 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         per_turn = self.settings.tokens_per_turn(self.validate)
         ids: list[int] = []
         logprobs: list[float] | None = []
-        while True:
+        for _ in range(MAX_REQUESTS_PER_TURN):
             budget = min(per_turn - len(ids), self.response_length - len(traj.response_ids) - len(ids))
             if budget <= 0:
                 break

@@ -255,3 +255,11 @@ async def test_tiny_model_on_cuda() -> None:
     )
     output = await loop.run({"temperature": 1.0}, raw_prompt=PROMPT)
     assert len(output.response_ids) == len(output.response_mask) == len(output.response_logprobs)
+
+
+async def test_inline_fences_cannot_cause_unbounded_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agent_loop_module, "MAX_REQUESTS_PER_TURN", 5)
+    script = ["use ``` and ``` and ``` and ``` and ``` and ``` and ``` and ``` here" + EOS]
+    output, server = await run_script(script)
+    assert len(server.calls) == 5
+    assert output.extra_fields["void_turn"] is True

@@ -50,6 +50,7 @@ async def _measure(url: str, kind: str, repeats: int, workers: int) -> None:
     for s in (local_stats, http_stats):
         print(f"| {s.name} | {s.runs} | {s.throughput:.1f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} |")
     print(f"local / http throughput = {local_stats.throughput / http_stats.throughput:.2f} (target <= 2)")
+    print(f"http / local p50 latency = {http_stats.p50_ms / local_stats.p50_ms:.2f}")
 
 
 def main() -> None:

@@ -9,6 +9,9 @@ Anything else (a read timeout after the request was sent, another 5xx, a broken 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import httpx
 
 from simpletir.sandbox.base import ExecResult, Sandbox, SandboxError
 from simpletir.sandbox.transport import Fleet, check_request, parse_urls, result_from
@@ -50,6 +53,19 @@ class HttpSandbox(Sandbox):
         payload = {"code": code, "timeout": limit, "stdin": stdin}
         outcome = await self.fleet.post("/run", payload, timeout=limit + self.overhead_s)
         return result_from(outcome, ExecResult.from_dict)
+
+    async def isolation(self) -> dict[str, Any]:
+        """The isolation report of the first server that answers ``/health``; ``SandboxError`` if none does."""
+        problems = []
+        for url in self.urls:
+            try:
+                response = await self.fleet.client.get(f"{url}/health", timeout=self.overhead_s)
+                if response.status_code == 200:
+                    return dict(response.json().get("isolation") or {})
+                problems.append(f"{url}: HTTP {response.status_code}")
+            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                problems.append(f"{url}: {type(exc).__name__}: {exc}")
+        raise SandboxError(f"no sandbox server is healthy: {'; '.join(problems)}")
 
     async def close(self) -> None:
         """Close the connection pool."""

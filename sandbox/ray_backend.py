@@ -44,6 +44,10 @@ class SandboxActor:
         """The Ray node this actor runs on and how many programs it has run."""
         return {"node_id": ray.get_runtime_context().get_node_id(), "served": self.served}
 
+    async def isolation(self) -> dict[str, Any]:
+        """The isolation report of this actor's local sandbox."""
+        return await self.sandbox.isolation()
+
     async def close(self) -> None:
         """Stop the sandbox's workers."""
         await self.sandbox.close()
@@ -123,6 +127,12 @@ class RaySandbox(Sandbox):
     async def actor_info(self) -> list[dict[str, Any]]:
         """Per actor: its Ray node and how many programs it has run (to check the spread)."""
         return list(await asyncio.gather(*(actor.info.remote() for actor in self.actors)))
+
+    async def isolation(self) -> dict[str, Any]:
+        """The isolation report of the first actor's local sandbox (``SandboxError`` when closed)."""
+        if not self.actors:
+            raise SandboxError("the sandbox is closed")
+        return await self.actors[0].isolation.remote()
 
     async def close(self) -> None:
         """Stop every actor's sandbox (5 s grace), then kill the actors; idempotent."""

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from simpletir.sandbox import ExecStatus, SandboxError, create_sandbox
+from simpletir.sandbox.cli import main
 from simpletir.sandbox.server import create_app
 
 from .servers import free_port, running
@@ -198,3 +199,19 @@ async def test_misuse_raises_sandbox_error(options: dict, call: dict | None) -> 
     async with create_sandbox("http", **options) as sb:
         with pytest.raises(SandboxError):
             await sb.run(**call)
+
+
+async def test_isolation_comes_from_the_first_healthy_server(two_servers: list[str]) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with create_sandbox("http", url=[dead, two_servers[0]], token=TOKEN) as sb:
+        info = await sb.isolation()
+    assert "python" in info and "namespaces" in info
+    async with create_sandbox("http", url=dead) as sb:
+        with pytest.raises(SandboxError, match="no sandbox server is healthy"):
+            await sb.isolation()
+
+
+def test_doctor_checks_a_remote_server(two_servers: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["doctor", "--backend", "http", "--url", two_servers[1], "--token", TOKEN])
+    out = capsys.readouterr().out
+    assert code == 0 and "isolation:" in out and out.rstrip().endswith("healthy"), out

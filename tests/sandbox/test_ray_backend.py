@@ -29,6 +29,7 @@ async def test_runs_spreads_recovers_and_closes(ray_cluster: None) -> None:
             assert (await sb.run("print(1)")).ok
         served = [info["served"] for info in await sb.actor_info()]
         assert sum(served) == 50 and min(served) >= 20, served
+        assert "python" in await sb.isolation()
         timeout = await sb.run("while True:\n    pass", timeout=0.5)
         assert timeout.status is ExecStatus.TIMEOUT
 

@@ -10,6 +10,7 @@ the sandbox cannot take the program (closed or shutting down; clients retry 503 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 from collections import Counter, deque
@@ -117,13 +118,16 @@ def create_app(sandbox: Sandbox, *, token: str | None = None, max_request_bytes:
 
     @app.post("/run")
     async def run(request: Request) -> dict[str, Any]:
+        body = await _read_body(request, max_request_bytes)
         try:
-            req = RunRequest.model_validate_json(await _read_body(request, max_request_bytes))
+            data = json.loads(body)  # the stdlib parser keeps lone surrogates, which code may contain
+        except (ValueError, RecursionError) as exc:
+            raise HTTPException(status_code=422, detail=f"body is not JSON: {exc}"[:500]) from None
+        try:
+            req = RunRequest.model_validate(data)
         except ValidationError as exc:
-            raise HTTPException(
-                status_code=422,
-                detail=exc.errors(include_url=False, include_context=False, include_input=False),
-            ) from None
+            detail = exc.errors(include_url=False, include_context=False, include_input=False)
+            raise HTTPException(status_code=422, detail=detail) from None
         metrics.in_flight += 1
         start = time.perf_counter()
         try:

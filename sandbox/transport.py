@@ -12,6 +12,7 @@ becomes ``sandbox_error``: a program is never run twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import httpx
 
 from simpletir.sandbox.base import ExecResult, ExecStatus, SandboxError
+
+JSON = {"Content-Type": "application/json"}
 
 
 def fault(message: str) -> ExecResult:
@@ -87,6 +90,7 @@ class Fleet:
         self, path: str, payload: dict[str, Any], *, timeout: float
     ) -> httpx.Response | ExecResult:
         """POST ``payload`` until a server accepts it (any status but 503); a fault result otherwise."""
+        body = json.dumps(payload).encode()  # ASCII escapes: lone surrogates in code travel intact
         tried: set[str] = set()
         delay, last_error = self.backoff_s, ""
         for _attempt in range(self.max_retries + 1):
@@ -98,7 +102,7 @@ class Fleet:
             tried.add(url)
             self.in_flight[url] += 1
             try:
-                response = await self.client.post(f"{url}{path}", json=payload, timeout=timeout)
+                response = await self.client.post(f"{url}{path}", content=body, headers=JSON, timeout=timeout)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last_error = f"{url}: cannot connect ({type(exc).__name__}: {exc})"
             except httpx.PoolTimeout:

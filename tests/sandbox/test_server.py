@@ -50,6 +50,7 @@ async def _chunks(total: int) -> AsyncIterator[bytes]:
         (AUTH, {"content": b"not json"}, 422),
         (AUTH, {"content": b"\xff\xfe{"}, 422),
         (AUTH, {"json": ["print(1)"]}, 422),
+        (AUTH, {"content": b"[" * 1900 + b"]" * 1900}, 422),
     ],
 )
 async def test_run_answers(url: str, headers: dict, body: dict | str, status: int) -> None:
@@ -61,6 +62,14 @@ async def test_run_answers(url: str, headers: dict, body: dict | str, status: in
     if status == 200:
         data = response.json()
         assert data["status"] == "ok" and data["stdout"] in ("1\n", "hi\n") and data["returncode"] == 0
+
+
+async def test_code_with_a_lone_surrogate_reaches_the_sandbox(url: str) -> None:
+    body = b'{"code": "print(\\"\\ud800\\")"}'  # valid JSON whose string is not encodable as UTF-8
+    async with httpx.AsyncClient(headers=AUTH) as client:
+        response = await client.post(f"{url}/run", content=body)
+    assert response.status_code == 200, response.text  # the program ran; Python itself objects
+    assert response.json()["status"] == "error" and "surrogates not allowed" in response.json()["stderr"]
 
 
 async def test_health_is_open_and_metrics_count(url: str) -> None:

@@ -58,6 +58,10 @@ async def _doctor(args: argparse.Namespace) -> int:
             print(
                 f"  network + mount namespaces: {'yes' if info.get('namespaces') else 'NO (Python-level socket block only)'}"
             )
+            readonly = info.get("readonly_root")
+            print(
+                f"  read-only root, fresh scratch tmpfs per program: {'yes' if readonly else 'NO (world-writable directories stay writable)'}"
+            )
             uid = info.get("uid")
             print(
                 f"  private unprivileged uid:   {uid if uid is not None else 'NO (no process-count limit as root)'}"

@@ -4,10 +4,11 @@ Run as a separate process (``python zygote.py``) by :class:`simpletir.sandbox.lo
 it speaks length-prefixed JSON over its stdin/stdout and handles one request at a time. This file
 imports nothing from ``simpletir`` so that it starts from any ``sys.path``.
 
-Per child: its own session; when running as root, fresh network and mount namespaces (private
-tmpfs over /tmp, /var/tmp, /dev/shm) and an unprivileged uid owned by this worker alone, so that
-after the run every process of that uid can be killed (setsid escapes included); resource limits;
-a clean environment; output captured up to a cap.
+When running as root, the worker itself enters new network and mount namespaces once, at start:
+no network, every mount read-only, and private tmpfs scratch mounts (/tmp, /var/tmp, /dev/shm)
+that are replaced by fresh ones after every program. Per child: its own session, an unprivileged
+uid owned by this worker alone (so that after the run every process of that uid can be killed,
+setsid escapes included), resource limits, a clean environment, output captured up to a cap.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import gc
 import io
 import json
 import os
+import re
 import resource
 import selectors
 import shutil
@@ -51,10 +54,24 @@ UID_SLOTS = 4096
 UID_LOCK_DIR = "/tmp/simpletir-sandbox-uids"
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
+# statvfs flags kept when a mount is remounted read-only (a bind remount replaces the per-mount flags)
+_KEPT_MOUNT_FLAGS = (
+    (os.ST_NOSUID, 0x2), (os.ST_NODEV, 0x4), (os.ST_NOEXEC, 0x8),
+    (os.ST_NOATIME, 0x400), (os.ST_NODIRATIME, 0x800), (os.ST_RELATIME, 1 << 21),
+)  # fmt: skip
+# The only writable places a program sees (with namespaces): fresh tmpfs mounts, replaced after every run.
+SCRATCH_DIRS = tuple(
+    dict.fromkeys(os.path.realpath(d) for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d))
+)
+SCRATCH_OPTIONS = "size=64m,nr_inodes=65536,mode=1777"
+WORKDIR = os.path.join(os.path.realpath("/tmp"), "work")
 TRUNCATION_MARKER = "\n[... output truncated: {omitted} more bytes not shown ...]\n"
 MEMORY_EXIT = 0x7E  # exit code our child uses after an uncaught MemoryError
 SESSION_RESTARTED = "[session restarted: the previous interpreter ended ({why}); its state is lost]\n"
@@ -65,19 +82,71 @@ SESSION_STATUS_FD = 4  # in a session child: one reply per finished cell goes he
 _HEADER = struct.Struct("!I")
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
-    """The C library, for unshare(2) and mount(2)."""
+    """The C library, for unshare(2), mount(2) and prctl(2)."""
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _probe_namespaces() -> bool:
-    """True when a forked child can create network and mount namespaces (root, or allowed here)."""
+def _probe_namespaces(hidden: list[tuple[str, str]]) -> bool:
+    """True when a forked child can set up the namespaces (see :func:`_enter_namespaces`): root, or allowed here."""
     pid = os.fork()
     if pid == 0:
-        ok = _libc().unshare(CLONE_NEWNET | CLONE_NEWNS) == 0
-        os._exit(0 if ok else 1)
+        try:
+            _enter_namespaces(hidden)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _enter_namespaces(hidden: list[tuple[str, str]]) -> bool:
+    """Move this process into new network and mount namespaces; True when every mount is now read-only.
+
+    In the new mount namespace: ``hidden`` entries (see :func:`_hidden_ancestors`) are re-exposed, every
+    mount is remounted read-only, and each of SCRATCH_DIRS gets a private writable tmpfs. Raises OSError
+    when the namespaces or the scratch mounts cannot be set up; a mount that cannot be made read-only
+    only makes the result False.
+    """
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare failed")
+    _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE)
+    staging = os.path.dirname(WORKDIR)
+    _mount(libc, "tmpfs", staging, "tmpfs", 0, "size=1m,mode=0700")
+    for i, (ancestor, entry) in enumerate(hidden):
+        stage = os.path.join(staging, f"stage{i}")
+        os.mkdir(stage)
+        _mount(libc, f"{ancestor}/{entry}", stage, None, MS_BIND | MS_REC)
+        _mount(libc, "tmpfs", ancestor, "tmpfs", 0, "size=1m,mode=0755")
+        os.mkdir(f"{ancestor}/{entry}")
+        _mount(libc, stage, f"{ancestor}/{entry}", None, MS_MOVE)
+    readonly = _remount_readonly(libc)
+    for path in SCRATCH_DIRS:
+        if path == staging:  # replaced by a fresh scratch tmpfs before the first program
+            continue
+        _mount(libc, "tmpfs", path, "tmpfs", 0, SCRATCH_OPTIONS)
+    return readonly
+
+
+def _remount_readonly(libc: ctypes.CDLL) -> bool:
+    """Remount every mount of this (private) mount namespace read-only, keeping its other flags; False if any failed."""
+    with open("/proc/self/mountinfo") as fh:
+        points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4]) for line in fh]
+    ok = True
+    for point in points:
+        try:
+            kept = os.statvfs(point).f_flag
+        except OSError:
+            ok = False
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for statvfs_flag, mount_flag in _KEPT_MOUNT_FLAGS:
+            if kept & statvfs_flag:
+                flags |= mount_flag
+        ok &= libc.mount(None, point.encode(), None, flags, None) == 0
+    return ok
 
 
 def _claim_uid() -> tuple[int | None, object]:
@@ -125,11 +194,14 @@ class Zygote:
         self.pid = os.getpid()
         self.session: dict | None = None
         self.session_lost: str | None = None
-        self.uid, self._uid_lock = _claim_uid()
+        self.uid, self._uid_lock = _claim_uid()  # the lock files live in the host's /tmp: before namespaces
         self.hidden = _hidden_ancestors()
-        self.namespaces = _probe_namespaces()
+        self.namespaces = _probe_namespaces(self.hidden)
+        self.readonly_root = _enter_namespaces(self.hidden) if self.namespaces else False
         if self.uid is not None and not self._probe_uid():
             self.uid = None  # the private uid cannot read Python here; fall back to namespaces only
+        if self.namespaces:
+            self._fresh_scratch()
         # Forked before the heavy imports, so killing a uid's processes costs a small fork, not a big one.
         self._reaper = _start_reaper(self.uid) if self.uid is not None else None
         # Orphans of a program (setsid ones included) become this worker's children, so an empty
@@ -150,6 +222,7 @@ class Zygote:
         gc.freeze()
         self.isolation = {
             "namespaces": self.namespaces,
+            "readonly_root": self.readonly_root,
             "uid": self.uid,
             "subreaper": self.subreaper,
             "preloaded": self.preloaded,
@@ -161,8 +234,6 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
-                if self.namespaces:
-                    self._enter_namespaces()
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
@@ -179,12 +250,8 @@ class Zygote:
         """Set up isolation and limits, then run the program (or serve session cells); never returns."""
         try:
             os.setsid()
-            if self.namespaces:
-                self._enter_namespaces()
-                workdir = "/tmp/work"
-                os.makedirs(workdir, mode=0o700)
             assert workdir is not None
-            if self.uid is not None:
+            if self.uid is not None and not self.namespaces:
                 os.chown(workdir, self.uid, self.uid)
             os.chdir(workdir)
             self._set_limits(req)
@@ -223,24 +290,24 @@ class Zygote:
             os._exit(_exec_program(req["code"], namespace) & 0xFF)
         _serve_cells(namespace)
 
-    def _enter_namespaces(self) -> None:
-        """New network + mount namespaces; private tmpfs over the world-writable directories."""
+    def _fresh_scratch(self) -> None:
+        """Replace the scratch tmpfs mounts a program may have written to, and recreate its working directory.
+
+        /tmp (which holds the working directory) is always replaced; the others only when not empty.
+        Called after every program, when none of its processes is left.
+        """
         libc = _libc()
-        if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare failed")
-        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            raise OSError(ctypes.get_errno(), "making / private failed")
-        for path in (b"/tmp", b"/var/tmp", b"/dev/shm"):
-            if os.path.isdir(path) and libc.mount(b"tmpfs", path, b"tmpfs", 0, b"size=64m,mode=1777") != 0:
-                raise OSError(ctypes.get_errno(), f"mounting tmpfs on {path.decode()} failed")
-        for i, (ancestor, entry) in enumerate(self.hidden):
-            stage = f"/tmp/.stage{i}"
-            os.mkdir(stage)
-            _mount(libc, f"{ancestor}/{entry}", stage, None, MS_BIND | MS_REC)
-            _mount(libc, "tmpfs", ancestor, "tmpfs", 0, "size=1m,mode=0755")
-            os.mkdir(f"{ancestor}/{entry}")
-            _mount(libc, stage, f"{ancestor}/{entry}", None, MS_MOVE)
-            os.rmdir(stage)
+        for path in SCRATCH_DIRS:
+            if path != os.path.dirname(WORKDIR):
+                with os.scandir(path) as entries:
+                    if next(entries, None) is None:
+                        continue
+            if libc.umount2(path.encode(), MNT_DETACH) != 0:
+                raise OSError(ctypes.get_errno(), f"unmounting the scratch tmpfs on {path} failed")
+            _mount(libc, "tmpfs", path, "tmpfs", 0, SCRATCH_OPTIONS)
+        os.mkdir(WORKDIR, 0o700)
+        if self.uid is not None:
+            os.chown(WORKDIR, self.uid, self.uid)
 
     def _set_limits(self, req: dict) -> None:
         """CPU, memory, file size, open files and process count limits for the program."""
@@ -267,7 +334,7 @@ class Zygote:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-        workdir = None if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
+        workdir = WORKDIR if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
         pid = os.fork()
         if pid == 0:
             os.close(out_r), os.close(err_r), os.close(in_w)
@@ -298,7 +365,7 @@ class Zygote:
         in_r, in_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
         st_r, st_w = os.pipe()
-        workdir = None if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
+        workdir = WORKDIR if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
         pid = os.fork()
         if pid == 0:
             for fd in (out_r, err_r, in_w, ctl_w, st_r):
@@ -425,8 +492,9 @@ class Zygote:
         sel.close()
         return (bufs[out_r], dropped[out_r]), (bufs[err_r], dropped[err_r]), status, timed_out, reply
 
-    def _cleanup(self, pid: int, workdir: str | None) -> None:
-        """Kill the program's session and, with a private uid, every process of that uid if any is left."""
+    def _cleanup(self, pid: int, workdir: str) -> None:
+        """Kill the program's session and, with a private uid, every process of that uid if any is left; then
+        give the next program fresh scratch space."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         leftovers = self._children() if self.subreaper else None
@@ -438,7 +506,9 @@ class Zygote:
         for orphan in (leftovers or set()) - {pid}:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(orphan, os.WNOHANG)  # killed orphans not yet dead are reaped next time
-        if workdir is not None:
+        if self.namespaces:
+            self._fresh_scratch()
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _children(self) -> set[int]:

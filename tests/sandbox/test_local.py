@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -179,6 +181,47 @@ async def test_files_outside_the_working_directory_are_untouched(
         assert result.stdout.split("\n")[0] in {"PermissionError", "FileNotFoundError"}
     if isolation["namespaces"]:
         assert not Path("/tmp/scratch.txt").exists()
+
+
+@pytest.fixture
+def world_writable_dir() -> Iterator[Path]:
+    """A 1777 directory outside the scratch mounts (like /run/lock, or /scratch on a cluster)."""
+    if os.geteuid() != 0 or not os.access("/run", os.W_OK):
+        pytest.skip("needs root to create a world-writable directory under /run")
+    path = Path(tempfile.mkdtemp(prefix="simpletir-world-", dir="/run"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path)
+
+
+async def test_world_writable_directories_are_read_only(
+    sandbox: LocalSandbox, world_writable_dir: Path
+) -> None:
+    if not (await sandbox.isolation())["readonly_root"]:
+        pytest.skip("no read-only root on this machine (see simpletir-sandbox doctor)")
+    target = world_writable_dir / "planted.txt"
+    code = f"import os\ntry:\n    open({str(target)!r}, 'w')\nexcept OSError as e:\n    print(os.strerror(e.errno))"
+    result = await sandbox.run(code)
+    assert result.stdout == "Read-only file system\n", result
+    assert list(world_writable_dir.iterdir()) == []
+
+
+async def test_scratch_space_is_writable_then_fresh_for_the_next_program(sandbox: LocalSandbox) -> None:
+    if not (await sandbox.isolation())["namespaces"]:
+        pytest.skip("private scratch mounts need namespaces")
+    write = (
+        "import os, multiprocessing\nmultiprocessing.Lock()\n"  # a POSIX semaphore in /dev/shm
+        "for d in ('/tmp', '/var/tmp', '/dev/shm', '.'):\n"
+        "    open(os.path.join(d, 'left-behind'), 'w').write('x')\n"
+        "print(sorted(os.listdir('/tmp')), os.getcwd())"
+    )
+    look = "import os\nprint([sorted(os.listdir(d)) for d in ('/tmp', '/var/tmp', '/dev/shm', '.')])"
+    first = await sandbox.run(write)
+    assert first.stdout == "['left-behind', 'work'] /tmp/work\n", first
+    for _ in range(2):  # both workers
+        after = await sandbox.run(look)
+        assert after.stdout == "[['work'], [], [], []]\n", after
+    assert not Path("/tmp/left-behind").exists() and not Path("/dev/shm/left-behind").exists()
 
 
 async def test_network_is_blocked(sandbox: LocalSandbox) -> None:

@@ -37,17 +37,22 @@ PRELOAD = (
     "random", "statistics", "string", "heapq", "bisect", "json", "numpy", "sympy", "scipy",
     "scipy.special", "scipy.optimize", "scipy.integrate", "scipy.linalg", "networkx", "mpmath",
 )  # fmt: skip
-# Run once in the worker so the lazy imports and first-call set-up of common calls are paid once,
-# not in every forked program.
+# Run once in the worker so that lazy imports and first-call set-up of common calls are paid once, not in
+# every forked program. It must not compute what the benchmark corpus computes (sympy memoises results,
+# and children inherit that cache): tests/sandbox/test_corpus.py checks that the two share no call.
 WARMUP = """
 import sympy as sp, numpy as np
-x, y = sp.symbols('x y')
-sp.solve(x**2 - 5*x + 6, x); sp.solve([x + y - 3, x - y - 1], [x, y])
-sp.simplify((x**3 - 1)/(x - 1)); sp.factor(x**2 - 1); sp.expand((x + 1)**3)
-sp.integrate(x*sp.sin(x), x); sp.diff(sp.exp(x)*x, x); sp.limit(sp.sin(x)/x, x, 0)
-sp.factorint(360); sp.isprime(97); sp.Rational(1, 3) + sp.Rational(1, 6); sp.nsimplify(0.5)
-sp.sqrt(8); sp.N(sp.pi, 20); sp.Matrix([[1, 2], [3, 4]]).det(); sp.binomial(10, 3); sp.latex(x**2)
-np.linalg.solve(np.eye(2), [1, 2]); np.linalg.eig(np.eye(2)); np.polyfit([0, 1, 2], [1, 3, 5], 1)
+a, b, n = sp.symbols('a b n')
+sp.solve(a**2 + 3*a - 10, a); sp.solve([2*a - b - 1, a + b - 5], [a, b]); sp.solveset(a**3 - a, a)
+sp.simplify((a**2 - 4)/(a + 2)); sp.factor(a**3 - 8); sp.expand((a - 2)**4); sp.cancel((a**2 - 1)/(a + 1))
+sp.apart(1/(a*(a + 1))); sp.trigsimp(sp.sin(a)**2 + sp.cos(a)**2)
+sp.integrate(a**2*sp.cos(a), a); sp.integrate(sp.exp(-a), (a, 0, sp.oo)); sp.diff(sp.log(a)*a**2, a)
+sp.limit((1 - sp.cos(a))/a**2, a, 0); sp.summation(1/n**2, (n, 1, sp.oo)); sp.series(sp.sin(a), a, 0, 4)
+sp.factorint(1001); sp.isprime(101); sp.divisors(84); sp.Rational(2, 5) + sp.Rational(1, 7); sp.nsimplify(0.25)
+sp.sqrt(12); sp.N(sp.E, 15); sp.Matrix([[2, 0], [1, 3]]).det(); sp.Matrix([[1, 1], [0, 1]]).inv()
+sp.binomial(12, 5); sp.latex(a**3); sp.Poly(a**3 - 2*a + 1, a).all_coeffs(); sp.nroots(a**3 - 2*a + 1)
+np.linalg.solve(np.eye(3), [1, 2, 3]); np.linalg.eig(np.eye(3)); np.polyfit([0, 1, 2], [2, 4, 7], 2)
+np.roots([1, 0, -2])
 """
 UID_BASE = 61000
 UID_SLOTS = 4096
@@ -72,6 +77,10 @@ SCRATCH_DIRS = tuple(
 )
 SCRATCH_OPTIONS = "size=64m,nr_inodes=65536,mode=1777"
 WORKDIR = os.path.join(os.path.realpath("/tmp"), "work")
+PROGRAM_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+}  # fmt: skip
 TRUNCATION_MARKER = "\n[... output truncated: {omitted} more bytes not shown ...]\n"
 MEMORY_EXIT = 0x7E  # exit code our child uses after an uncaught MemoryError
 SESSION_RESTARTED = "[session restarted: the previous interpreter ended ({why}); its state is lost]\n"
@@ -217,9 +226,14 @@ class Zygote:
             self.preloaded.append(name)
         with contextlib.suppress(Exception):
             exec(WARMUP, {})
-        # Children inherit the warm heap copy-on-write; keep the collector from touching (copying) it.
-        gc.collect()
-        gc.freeze()
+        # What every program gets, made once here so that a child only rebinds file descriptors: no
+        # variable of the trainer (the worker already starts with a clean environment), and stdio streams.
+        plain_malloc = os.environ.get("PYTHONMALLOC") == "malloc"
+        os.environ.clear()
+        os.environ.update(PROGRAM_ENV)
+        if self.namespaces:
+            os.environ.update({"HOME": WORKDIR, "TMPDIR": WORKDIR})
+        self.streams = _program_streams()
         self.isolation = {
             "namespaces": self.namespaces,
             "readonly_root": self.readonly_root,
@@ -228,6 +242,12 @@ class Zygote:
             "preloaded": self.preloaded,
             "python": sys.version.split()[0],
         }
+        # Children inherit the warm heap copy-on-write; keep the collector from touching (copying) it,
+        # and their first allocations from landing in free chunks scattered over shared pages.
+        gc.collect()
+        gc.freeze()
+        if plain_malloc:
+            _plug_heap_holes()
 
     def _probe_uid(self) -> bool:
         """True when a child set up like a real one can read the standard library as the private uid."""
@@ -272,14 +292,8 @@ class Zygote:
             os.closerange(3 + len(ctl), 65536)
             if not self.namespaces:
                 _block_sockets()
-            os.environ.clear()
-            os.environ.update(
-                {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8", "TMPDIR": workdir,
-                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-            )  # fmt: skip
-            sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-            sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-            sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+                os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+            sys.stdin, sys.stdout, sys.stderr = self.streams
             sys.argv = ["<code>"]
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -556,6 +570,68 @@ class Zygote:
             "duration_s": duration,
             "truncated": truncated,
         }
+
+
+def _program_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
+    """UTF-8 (errors replaced) text streams over fds 0, 1 and 2, for programs to use as sys.stdin/stdout/stderr.
+
+    Made once in the worker, never used by it: a child rebinds the fds and takes these as they are. They
+    are opened while fds 0-2 are pipes, as they are in a program, so that nothing they cache (whether
+    the stream is seekable, a tty) is stale there.
+    """
+    saved = [os.dup(fd) for fd in (0, 1, 2)]
+    read_end, write_end = os.pipe()
+    try:
+        os.dup2(read_end, 0)
+        os.dup2(write_end, 1)
+        os.dup2(write_end, 2)
+        return (
+            open(0, encoding="utf-8", errors="replace", closefd=False),
+            open(1, "w", encoding="utf-8", errors="replace", closefd=False),
+            open(2, "w", encoding="utf-8", errors="replace", closefd=False),
+        )
+    finally:
+        for fd, old in zip((0, 1, 2), saved, strict=True):
+            os.dup2(old, fd)
+            os.close(old)
+        os.close(read_end)
+        os.close(write_end)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                     "fordblks", "keepcost")
+    ]  # fmt: skip
+
+
+def _plug_heap_holes(limit: int = 64 * 1024 * 1024) -> int:
+    """Allocate, and never free, every free chunk inside glibc's heap; the bytes taken (0 without glibc).
+
+    A forked program's first allocations would otherwise land in free chunks spread over pages it
+    shares with the worker, each costing a copy-on-write fault (~25% of a child's faults here); with
+    the holes taken they come from fresh memory at the top of the heap. Done once, after the warm-up:
+    the worker's later allocations come from the top and are reused run after run.
+    """
+    libc = _libc()
+    if not hasattr(libc, "mallinfo2"):
+        return 0
+    libc.mallinfo2.restype = _MallInfo2
+    libc.malloc.restype = ctypes.c_void_p
+    taken = 0
+    for size in range(8, 1040, 16):  # glibc's per-thread cache keeps up to 7 chunks of each small size
+        for _ in range(7):
+            libc.malloc(size)
+            taken += size
+    while taken < limit:
+        info = libc.mallinfo2()
+        if info.fordblks - info.keepcost < 64 and info.fsmblks == 0:
+            break
+        for _ in range(2048):
+            libc.malloc(8)  # the smallest chunk: carves any free chunk up completely
+        taken += 2048 * 32
+    return taken
 
 
 def _mount(

@@ -99,8 +99,19 @@ async def test_binary_output_is_decoded_safely(sandbox: LocalSandbox) -> None:
 
 async def test_environment_is_clean(sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_TOKEN", "hunter2")
-    result = await sandbox.run("import os\nprint(sorted(os.environ))")
-    assert "SECRET_TOKEN" not in result.stdout and "hunter2" not in result.stdout
+    result = await sandbox.run("import os\nprint(sorted(os.environ), os.environ['HOME'] == os.getcwd())")
+    keys = ["HOME", "LANG", "MPLBACKEND", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PATH", "TMPDIR"]
+    assert result.stdout == f"{keys} True\n"  # nothing of the trainer's, nor of the worker's own start-up
+
+
+async def test_stdio_streams_are_those_of_a_fresh_program(sandbox: LocalSandbox) -> None:
+    code = (
+        "import sys\n"
+        "print([(s.seekable(), s.isatty(), s.encoding, s.errors) for s in (sys.stdin, sys.stdout, sys.stderr)])"
+    )
+    for _ in range(3):  # made once per worker: a run must not see what an earlier one did to them
+        result = await sandbox.run(code + "\nsys.stdout.write('x'); sys.stdin.close()")
+        assert result.stdout == f"{[(False, False, 'utf-8', 'replace')] * 3}\nx", result
 
 
 async def test_each_run_is_a_fresh_program(sandbox: LocalSandbox) -> None:

@@ -75,6 +75,8 @@ async def _doctor(args: argparse.Namespace) -> int:
                 "  rlimits: CPU time, address space, processes (private uid only), file size, open files, core"
             )
             print(f"  python: {info.get('python')}; preloaded: {', '.join(info.get('preloaded', []))}")
+            extras = info.get("extras") or []
+            print(f"  preloaded for programs that name them: {', '.join(extras) if extras else 'none'}")
         for name, code, expected in DOCTOR_CHECKS:
             result = await sandbox.run(code, timeout=2.0)
             good = result.status is expected

@@ -18,11 +18,13 @@ import ctypes
 import fcntl
 import functools
 import gc
+import importlib.util
 import io
 import json
 import os
 import re
 import resource
+import select
 import selectors
 import shutil
 import signal
@@ -34,9 +36,12 @@ import traceback
 
 PRELOAD = (
     "math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "re",
-    "random", "statistics", "string", "heapq", "bisect", "json", "numpy", "sympy", "scipy",
-    "scipy.special", "scipy.optimize", "scipy.integrate", "scipy.linalg", "networkx", "mpmath",
+    "random", "statistics", "string", "heapq", "bisect", "json", "numpy", "sympy", "mpmath",
 )  # fmt: skip
+# Loaded only in the worker's extras template (see _ExtrasTemplate): their ~400 shared-library
+# mappings would make every fork ~1 ms dearer, for the few programs that use them.
+EXTRA_PRELOAD = ("scipy", "scipy.special", "scipy.optimize", "scipy.integrate", "scipy.linalg", "networkx")
+EXTRA_NAMES = re.compile(r"\b(?:scipy|networkx)\b")  # a program that names one runs from the extras template
 # Run once in the worker so that lazy imports and first-call set-up of common calls are paid once, not in
 # every forked program. It must not compute what the benchmark corpus computes (sympy memoises results,
 # and children inherit that cache): tests/sandbox/test_corpus.py checks that the two share no call.
@@ -53,6 +58,10 @@ sp.sqrt(12); sp.N(sp.E, 15); sp.Matrix([[2, 0], [1, 3]]).det(); sp.Matrix([[1, 1
 sp.binomial(12, 5); sp.latex(a**3); sp.Poly(a**3 - 2*a + 1, a).all_coeffs(); sp.nroots(a**3 - 2*a + 1)
 np.linalg.solve(np.eye(3), [1, 2, 3]); np.linalg.eig(np.eye(3)); np.polyfit([0, 1, 2], [2, 4, 7], 2)
 np.roots([1, 0, -2])
+"""
+EXTRA_WARMUP = """
+from scipy.optimize import minimize_scalar, brentq
+minimize_scalar(lambda t: (t + 1)**2); brentq(lambda t: t**3 - 2, 0, 2)
 """
 UID_BASE = 61000
 UID_SLOTS = 4096
@@ -199,7 +208,8 @@ def _hidden_ancestors() -> list[tuple[str, str]]:
 class Zygote:
     """One warm worker; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, inherited_fds: tuple[int, ...] = ()) -> None:
+        """Set up isolation, load the libraries; ``inherited_fds`` are the caller's, closed in the extras template."""
         self.pid = os.getpid()
         self.session: dict | None = None
         self.session_lost: str | None = None
@@ -217,15 +227,7 @@ class Zygote:
         # children list after a run proves nothing survived and the uid-wide kill can be skipped.
         self._children_file = f"/proc/self/task/{self.pid}/children"
         self.subreaper = _libc().prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 and os.path.exists(self._children_file)
-        self.preloaded: list[str] = []
-        for name in PRELOAD:
-            try:
-                __import__(name)
-            except Exception:
-                continue
-            self.preloaded.append(name)
-        with contextlib.suppress(Exception):
-            exec(WARMUP, {})
+        self.preloaded = _preload(PRELOAD, WARMUP)
         # What every program gets, made once here so that a child only rebinds file descriptors: no
         # variable of the trainer (the worker already starts with a clean environment), and stdio streams.
         plain_malloc = os.environ.get("PYTHONMALLOC") == "malloc"
@@ -240,14 +242,12 @@ class Zygote:
             "uid": self.uid,
             "subreaper": self.subreaper,
             "preloaded": self.preloaded,
+            "extras": [name for name in EXTRA_PRELOAD if "." not in name and importlib.util.find_spec(name)],
             "python": sys.version.split()[0],
         }
-        # Children inherit the warm heap copy-on-write; keep the collector from touching (copying) it,
-        # and their first allocations from landing in free chunks scattered over shared pages.
-        gc.collect()
-        gc.freeze()
-        if plain_malloc:
-            _plug_heap_holes()
+        self.plain_malloc = plain_malloc
+        _freeze_heap(plain_malloc)
+        self.extras = _ExtrasTemplate(self, inherited_fds) if self.isolation["extras"] else None
 
     def _probe_uid(self) -> bool:
         """True when a child set up like a real one can read the standard library as the private uid."""
@@ -344,6 +344,8 @@ class Zygote:
     def run(self, req: dict) -> dict:
         """Run one program and return the result fields as a dict."""
         self.close_session()
+        if self.extras is not None and EXTRA_NAMES.search(req["code"]) and self.extras.ready(wait=2.0):
+            return self.extras.run(req)
         start = time.monotonic()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -517,13 +519,31 @@ class Zygote:
             os.write(request_w, b"k")
             if not os.read(done_r, 1):
                 raise RuntimeError("the reaper process died")
-        for orphan in (leftovers or set()) - {pid}:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(orphan, os.WNOHANG)  # killed orphans not yet dead are reaped next time
+        if leftovers:
+            self._reap_leftovers(pid)
         if self.namespaces:
             self._fresh_scratch()
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _reap_leftovers(self, program: int, wait_s: float = 1.0) -> None:
+        """Kill and reap every process a program left behind (all are re-parented to this subreaper).
+
+        Until reaped they would count against the private uid's process limit in the next program.
+        Waits at most ``wait_s`` for killed ones to finish dying; any still dying are reaped next time.
+        The program itself is left to the caller.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            left = self._children() - {program}
+            if not left or time.monotonic() > deadline:
+                return
+            for child in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child, os.WNOHANG)
+            time.sleep(0.001)
 
     def _children(self) -> set[int]:
         """This worker's child processes, its reaper and open session left out."""
@@ -531,6 +551,8 @@ class Zygote:
             pids = {int(p) for p in fh.read().split()}
         if self._reaper is not None:
             pids.discard(self._reaper[2])
+        if self.extras is not None:
+            pids.discard(self.extras.pid)
         if self.session is not None:
             pids.discard(self.session["pid"])
         return pids
@@ -570,6 +592,125 @@ class Zygote:
             "duration_s": duration,
             "truncated": truncated,
         }
+
+
+def _preload(modules: tuple[str, ...], warmup: str) -> list[str]:
+    """Import ``modules`` (skipping those that fail) and run ``warmup``; the names that imported."""
+    loaded = []
+    for name in modules:
+        try:
+            __import__(name)
+        except Exception:
+            continue
+        loaded.append(name)
+    with contextlib.suppress(Exception):
+        exec(warmup, {})
+    return loaded
+
+
+def _freeze_heap(plain_malloc: bool) -> None:
+    """Prepare the warm heap for forking: children inherit it copy-on-write.
+
+    Keeps the collector from touching (copying) it, and children's first allocations from landing in
+    free chunks scattered over shared pages.
+    """
+    gc.collect()
+    gc.freeze()
+    if plain_malloc:
+        _plug_heap_holes()
+
+
+class _ExtrasTemplate:
+    """A forked copy of the worker that has also imported EXTRA_PRELOAD; programs naming those run from it.
+
+    Forked when the worker starts, it imports the extras while the worker already serves other
+    programs, then answers the worker's own request protocol over two pipes with the same code
+    (``Zygote.run``), so isolation, limits and clean-up are identical; the worker relays. It is only a
+    shortcut: while it is not ready, or if it could not start, the worker runs such programs itself
+    (they import the extras on their own). One that dies during a run is forked again, and that run
+    gets ``sandbox_error``.
+    """
+
+    def __init__(self, zygote: Zygote, inherited_fds: tuple[int, ...]) -> None:
+        self._zygote = zygote
+        self._inherited_fds = inherited_fds
+        self._start()
+
+    def _start(self) -> None:
+        req_r, self._req_w = os.pipe()
+        self._rep_r, rep_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            for fd in (self._req_w, self._rep_r, *self._inherited_fds):
+                os.close(fd)
+            self._become_template(self._zygote, req_r, rep_w)
+        os.close(req_r), os.close(rep_w)
+        self._state = "starting"
+
+    @staticmethod
+    def _become_template(zygote: Zygote, req_r: int, rep_w: int) -> None:
+        """Child side: load the extras, then serve runs; never returns."""
+        try:
+            _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != zygote.pid:
+                os._exit(0)
+            zygote.pid = os.getpid()
+            zygote._children_file = f"/proc/self/task/{zygote.pid}/children"
+            zygote.subreaper = zygote.subreaper and _libc().prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+            zygote.extras = None
+            zygote.preloaded += _preload(EXTRA_PRELOAD, EXTRA_WARMUP)
+            _freeze_heap(zygote.plain_malloc)
+            _write_msg(rep_w, {"ready": True})
+            _serve(zygote, req_r, rep_w)
+        finally:
+            os._exit(0)
+
+    def ready(self, wait: float) -> bool:
+        """True once the template has loaded the extras (waiting at most ``wait`` s); False if it cannot start."""
+        if self._state == "starting":
+            if not select.select([self._rep_r], [], [], wait)[0]:
+                return False
+            self._state = "ready" if _read_msg(self._rep_r, time.monotonic() + 1.0) is not None else "failed"
+        return self._state == "ready"
+
+    def run(self, req: dict) -> dict:
+        """Run ``req`` in the (ready) template; a template that fails is replaced and the run is ``sandbox_error``."""
+        try:
+            _write_msg(self._req_w, req)
+            # answers before the sandbox's own deadline for the worker (timeout + 10 s) runs out
+            reply = _read_msg(self._rep_r, time.monotonic() + float(req["timeout"]) + 5.0)
+            if reply is None:
+                raise OSError("it stopped answering")
+            return reply
+        except OSError as exc:
+            self.stop()
+            self._start()
+            return _sandbox_error(f"sandbox extras template failed: {exc}")
+
+    def stop(self) -> None:
+        """Kill the template and close its pipes."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        os.close(self._req_w), os.close(self._rep_r)
+
+
+def _read_msg(fd: int, deadline: float) -> dict | None:
+    """One length-prefixed JSON message from ``fd``; None at EOF or when ``deadline`` passes first."""
+    data = bytearray()
+    size = None
+    while size is None or len(data) < _HEADER.size + size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        data += chunk
+        if size is None and len(data) >= _HEADER.size:
+            size = _HEADER.unpack(data[: _HEADER.size])[0]
+    return json.loads(bytes(data[_HEADER.size :]))
 
 
 def _program_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
@@ -766,15 +907,14 @@ def _write_msg(fd: int, obj: dict) -> None:
     _write_all(fd, _HEADER.pack(len(body)) + body)
 
 
-def main() -> None:
-    """Serve requests from stdin until EOF; replies go to the original stdout."""
-    proto_in = os.dup(0)
-    proto_out = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)  # stray prints of preloaded libraries go to stderr, never into the protocol
-    zygote = Zygote()
-    _write_msg(proto_out, {"ready": True, "isolation": zygote.isolation})
+def _sandbox_error(text: str) -> dict:
+    """A result dict for an infrastructure fault (never the program's own)."""
+    return {"status": "sandbox_error", "stderr": text, "returncode": None, "stdout": "", "duration_s": 0.0,
+            "truncated": False}  # fmt: skip
+
+
+def _serve(zygote: Zygote, proto_in: int, proto_out: int) -> None:
+    """Answer length-prefixed JSON requests from ``proto_in`` on ``proto_out`` until EOF."""
     while True:
         header = _read_exact(proto_in, _HEADER.size)
         body = _read_exact(proto_in, _HEADER.unpack(header)[0]) if header else None
@@ -792,9 +932,20 @@ def main() -> None:
             else:
                 reply = zygote.run(req)
         except Exception:
-            reply = {"status": "sandbox_error", "stderr": traceback.format_exc(), "returncode": None,
-                     "stdout": "", "duration_s": 0.0, "truncated": False}  # fmt: skip
+            reply = _sandbox_error(traceback.format_exc())
         _write_msg(proto_out, reply)
+
+
+def main() -> None:
+    """Serve requests from stdin until EOF; replies go to the original stdout."""
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # stray prints of preloaded libraries go to stderr, never into the protocol
+    zygote = Zygote(inherited_fds=(proto_in, proto_out))
+    _write_msg(proto_out, {"ready": True, "isolation": zygote.isolation})
+    _serve(zygote, proto_in, proto_out)
 
 
 if __name__ == "__main__":

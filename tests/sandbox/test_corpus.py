@@ -13,12 +13,12 @@ MODULE_PREFIXES = ("sp.", "sympy.", "np.", "numpy.")
 
 
 def _warmup() -> str:
-    """The worker's WARMUP, from zygote.py loaded by path (as the sandbox runs it)."""
+    """The worker's and its extras template's warm-up code, from zygote.py loaded by path (as the sandbox runs it)."""
     spec = importlib.util.spec_from_file_location("simpletir_zygote", ZYGOTE_PATH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.WARMUP
+    return module.WARMUP + module.EXTRA_WARMUP
 
 
 def _calls(code: str) -> set[str]:

@@ -144,6 +144,23 @@ async def test_hostile_program_is_contained(sandbox: LocalSandbox, name: str) ->
     assert _processes_of_uids(uids) == []
 
 
+@pytest.mark.parametrize("prefix", ["", "import scipy\n"], ids=["worker", "extras template"])
+async def test_after_a_fork_bomb_the_next_program_has_its_full_process_allowance(
+    sandbox: LocalSandbox, prefix: str
+) -> None:
+    if not (await sandbox.isolation())["uid"]:
+        pytest.skip("the process limit binds only with the private uid")
+    bomb = await sandbox.run(prefix + HOSTILE["fork_bomb"], timeout=1.5)
+    assert bomb.status is not ExecStatus.SANDBOX_ERROR
+    code = (
+        "import subprocess\nps = [subprocess.Popen(['sleep', '0.2']) for _ in range(20)]\n"
+        "print(sum(p.wait() == 0 for p in ps))"
+    )
+    for _ in range(2):  # both workers: killed leftovers were reaped, not left counting against the limit
+        result = await sandbox.run(code)
+        assert result.stdout == "20\n", result
+
+
 def _processes_of_uids(uids: set[int]) -> list[str]:
     """``pid state`` of processes of ``uids`` that are not zombies (killed ones may take a moment to die)."""
     found = []

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 
 PRELOAD = (
     "math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "re",
@@ -106,12 +107,12 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _probe_namespaces(hidden: list[tuple[str, str]]) -> bool:
-    """True when a forked child can set up the namespaces (see :func:`_enter_namespaces`): root, or allowed here."""
+def _probe_namespaces(setup: Callable[[], object]) -> bool:
+    """True when a forked child can run ``setup`` (entering the namespaces): root, or allowed here."""
     pid = os.fork()
     if pid == 0:
         try:
-            _enter_namespaces(hidden)
+            setup()
             os._exit(0)
         except BaseException:
             os._exit(1)
@@ -119,8 +120,11 @@ def _probe_namespaces(hidden: list[tuple[str, str]]) -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def _enter_namespaces(hidden: list[tuple[str, str]]) -> bool:
-    """Move this process into new network and mount namespaces; True when every mount is now read-only.
+def _enter_namespaces(hidden: list[tuple[str, str]]) -> tuple[bool, list[tuple[str, int]]]:
+    """Move this process into new network and mount namespaces.
+
+    Returns whether every mount is now read-only, and :func:`_python_dirs_in_scratch` (opened in the new
+    namespace, before the scratch mounts hide them: a bind mount takes its source from the same namespace).
 
     In the new mount namespace: ``hidden`` entries (see :func:`_hidden_ancestors`) are re-exposed, every
     mount is remounted read-only, and each of SCRATCH_DIRS gets a private writable tmpfs. Raises OSError
@@ -131,6 +135,7 @@ def _enter_namespaces(hidden: list[tuple[str, str]]) -> bool:
     if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare failed")
     _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE)
+    in_scratch = _python_dirs_in_scratch()
     staging = os.path.dirname(WORKDIR)
     _mount(libc, "tmpfs", staging, "tmpfs", 0, "size=1m,mode=0700")
     for i, (ancestor, entry) in enumerate(hidden):
@@ -145,7 +150,7 @@ def _enter_namespaces(hidden: list[tuple[str, str]]) -> bool:
         if path == staging:  # replaced by a fresh scratch tmpfs before the first program
             continue
         _mount(libc, "tmpfs", path, "tmpfs", 0, SCRATCH_OPTIONS)
-    return readonly
+    return readonly, in_scratch
 
 
 def _remount_readonly(libc: ctypes.CDLL) -> bool:
@@ -154,17 +159,37 @@ def _remount_readonly(libc: ctypes.CDLL) -> bool:
         points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4]) for line in fh]
     ok = True
     for point in points:
-        try:
-            kept = os.statvfs(point).f_flag
-        except OSError:
-            ok = False
-            continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for statvfs_flag, mount_flag in _KEPT_MOUNT_FLAGS:
-            if kept & statvfs_flag:
-                flags |= mount_flag
-        ok &= libc.mount(None, point.encode(), None, flags, None) == 0
+        ok &= _remount_readonly_at(libc, point)
     return ok
+
+
+def _remount_readonly_at(libc: ctypes.CDLL, point: str) -> bool:
+    """Remount the mount at ``point`` read-only, keeping its other flags; False if that failed."""
+    try:
+        kept = os.statvfs(point).f_flag
+    except OSError:
+        return False
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+    for statvfs_flag, mount_flag in _KEPT_MOUNT_FLAGS:
+        if kept & statvfs_flag:
+            flags |= mount_flag
+    return libc.mount(None, point.encode(), None, flags, None) == 0
+
+
+def _python_dirs_in_scratch() -> list[tuple[str, int]]:
+    """This Python's directories that lie inside a scratch directory, outermost only, each with an O_PATH fd.
+
+    E.g. a virtual environment in a checkout under /tmp: the scratch tmpfs would hide it, so each fresh
+    one gets these bound back, read-only (see ``Zygote._fresh_scratch``). The fds are kept for the
+    worker's life.
+    """
+    inside = set()
+    for path in {*sys.path[1:], sys.prefix, sys.base_prefix, sys.exec_prefix}:  # [0]: the worker's own dir
+        real = os.path.realpath(path) if path and os.path.isdir(path) else None
+        if real and any(real.startswith(scratch + "/") for scratch in SCRATCH_DIRS):
+            inside.add(real)
+    outermost = sorted(p for p in inside if not any(p.startswith(q + "/") for q in inside))
+    return [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in outermost]
 
 
 def _claim_uid() -> tuple[int | None, object]:
@@ -199,7 +224,9 @@ def _hidden_ancestors() -> list[tuple[str, str]]:
         for depth in range(len(parts) - 1):
             ancestor = "/" + "/".join(parts[:depth])
             if not os.stat(ancestor).st_mode & 0o001:
-                if ancestor != "/" and (ancestor, parts[depth]) not in pairs:
+                in_scratch = any(ancestor.startswith(scratch + "/") for scratch in SCRATCH_DIRS)
+                # inside a scratch dir, the path is rebuilt traversable instead (see _python_dirs_in_scratch)
+                if ancestor != "/" and not in_scratch and (ancestor, parts[depth]) not in pairs:
                     pairs.append((ancestor, parts[depth]))
                 break
     return sorted(pairs)
@@ -215,12 +242,12 @@ class Zygote:
         self.session_lost: str | None = None
         self.uid, self._uid_lock = _claim_uid()  # the lock files live in the host's /tmp: before namespaces
         self.hidden = _hidden_ancestors()
-        self.namespaces = _probe_namespaces(self.hidden)
-        self.readonly_root = _enter_namespaces(self.hidden) if self.namespaces else False
+        self.readonly_root, self.in_scratch = False, []
+        self.namespaces = _probe_namespaces(self._enter_namespaces)
+        if self.namespaces:
+            self._enter_namespaces()
         if self.uid is not None and not self._probe_uid():
             self.uid = None  # the private uid cannot read Python here; fall back to namespaces only
-        if self.namespaces:
-            self._fresh_scratch()
         # Forked before the heavy imports, so killing a uid's processes costs a small fork, not a big one.
         self._reaper = _start_reaper(self.uid) if self.uid is not None else None
         # Orphans of a program (setsid ones included) become this worker's children, so an empty
@@ -242,6 +269,7 @@ class Zygote:
             "uid": self.uid,
             "subreaper": self.subreaper,
             "preloaded": self.preloaded,
+            "python_in_scratch": [path for path, _ in self.in_scratch],
             "extras": [name for name in EXTRA_PRELOAD if "." not in name and importlib.util.find_spec(name)],
             "python": sys.version.split()[0],
         }
@@ -304,6 +332,11 @@ class Zygote:
             os._exit(_exec_program(req["code"], namespace) & 0xFF)
         _serve_cells(namespace)
 
+    def _enter_namespaces(self) -> None:
+        """Enter the namespaces (see :func:`_enter_namespaces`) and give programs their first scratch space."""
+        self.readonly_root, self.in_scratch = _enter_namespaces(self.hidden)
+        self._fresh_scratch()
+
     def _fresh_scratch(self) -> None:
         """Replace the scratch tmpfs mounts a program may have written to, and recreate its working directory.
 
@@ -312,13 +345,20 @@ class Zygote:
         """
         libc = _libc()
         for path in SCRATCH_DIRS:
+            exposed = [(target, fd) for target, fd in self.in_scratch if target.startswith(path + "/")]
             if path != os.path.dirname(WORKDIR):
+                expected = {os.path.relpath(target, path).split("/")[0] for target, _ in exposed}
                 with os.scandir(path) as entries:
-                    if next(entries, None) is None:
+                    if {entry.name for entry in entries} <= expected:
                         continue
             if libc.umount2(path.encode(), MNT_DETACH) != 0:
                 raise OSError(ctypes.get_errno(), f"unmounting the scratch tmpfs on {path} failed")
             _mount(libc, "tmpfs", path, "tmpfs", 0, SCRATCH_OPTIONS)
+            for target, fd in exposed:  # this Python's own files, read-only, where they were
+                os.makedirs(target, 0o755, exist_ok=True)
+                _mount(libc, f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+                if not _remount_readonly_at(libc, target):
+                    raise OSError(ctypes.get_errno(), f"making {target} read-only failed")
         os.mkdir(WORKDIR, 0o700)
         if self.uid is not None:
             os.chown(WORKDIR, self.uid, self.uid)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -250,6 +252,35 @@ async def test_scratch_space_is_writable_then_fresh_for_the_next_program(sandbox
         after = await sandbox.run(look)
         assert after.stdout == "[['work'], [], [], []]\n", after
     assert not Path("/tmp/left-behind").exists() and not Path("/dev/shm/left-behind").exists()
+
+
+async def test_a_python_installed_under_tmp_stays_importable_and_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. CI that clones into /tmp: the scratch tmpfs over /tmp must not hide the worker's own Python
+    if not Path(os.path.realpath(tmp_path)).is_relative_to("/tmp"):
+        pytest.skip("tmp_path is not under /tmp here")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "under_tmp_probe.py").write_text("WHERE = __file__\n")
+    (tmp_path / "host-secret.txt").write_text("x")
+    async with create_sandbox("local", max_workers=1) as usual:
+        if not (await usual.isolation())["namespaces"]:
+            pytest.skip("no namespaces here: /tmp is not replaced")
+    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python"))
+    async with create_sandbox("local", max_workers=1) as sb:
+        assert (await sb.isolation())["namespaces"]  # not a silent fall back to weaker isolation
+        code = (
+            "import os, under_tmp_probe\nprint(under_tmp_probe.WHERE)\n"
+            f"print(os.path.exists({str(tmp_path / 'host-secret.txt')!r}))\n"
+            f"try:\n    open({str(site / 'planted.py')!r}, 'w')\nexcept OSError as e:\n    print(type(e).__name__)"
+        )
+        result = await sb.run(code)
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [str(site / "under_tmp_probe.py"), "False"], result
+    assert lines[2:] in (["PermissionError"], ["OSError"]), result  # denied, or read-only file system
+    assert not (site / "planted.py").exists()
 
 
 async def test_network_is_blocked(sandbox: LocalSandbox) -> None:

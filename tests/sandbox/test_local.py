@@ -237,8 +237,12 @@ async def test_world_writable_directories_are_read_only(
 
 
 async def test_scratch_space_is_writable_then_fresh_for_the_next_program(sandbox: LocalSandbox) -> None:
-    if not (await sandbox.isolation())["namespaces"]:
+    isolation = await sandbox.isolation()
+    if not isolation["namespaces"]:
         pytest.skip("private scratch mounts need namespaces")
+    # the worker's own Python, when it lies under a scratch dir (a checkout in /tmp), is bound back there
+    python_in = {d: sorted({str(Path(p).relative_to(d)).split("/")[0] for p in isolation["python_in_scratch"]
+                            if Path(p).is_relative_to(d)}) for d in ("/tmp", "/var/tmp", "/dev/shm")}  # fmt: skip
     write = (
         "import os, multiprocessing\nmultiprocessing.Lock()\n"  # a POSIX semaphore in /dev/shm
         "for d in ('/tmp', '/var/tmp', '/dev/shm', '.'):\n"
@@ -247,10 +251,11 @@ async def test_scratch_space_is_writable_then_fresh_for_the_next_program(sandbox
     )
     look = "import os\nprint([sorted(os.listdir(d)) for d in ('/tmp', '/var/tmp', '/dev/shm', '.')])"
     first = await sandbox.run(write)
-    assert first.stdout == "['left-behind', 'work'] /tmp/work\n", first
+    assert first.stdout == f"{sorted(['left-behind', 'work', *python_in['/tmp']])} /tmp/work\n", first
+    fresh = [sorted(["work", *python_in["/tmp"]]), python_in["/var/tmp"], python_in["/dev/shm"], []]
     for _ in range(2):  # both workers
         after = await sandbox.run(look)
-        assert after.stdout == "[['work'], [], [], []]\n", after
+        assert after.stdout == f"{fresh}\n", after
     assert not Path("/tmp/left-behind").exists() and not Path("/dev/shm/left-behind").exists()
 
 

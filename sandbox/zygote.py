@@ -176,6 +176,11 @@ def _remount_readonly_at(libc: ctypes.CDLL, point: str) -> bool:
     return libc.mount(None, point.encode(), None, flags, None) == 0
 
 
+def _in_scratch(path: str) -> bool:
+    """True when ``path`` (a real path) lies strictly inside one of SCRATCH_DIRS."""
+    return any(path.startswith(scratch + "/") for scratch in SCRATCH_DIRS)
+
+
 def _python_dirs_in_scratch() -> list[tuple[str, int]]:
     """This Python's directories that lie inside a scratch directory, outermost only, each with an O_PATH fd.
 
@@ -186,7 +191,7 @@ def _python_dirs_in_scratch() -> list[tuple[str, int]]:
     inside = set()
     for path in {*sys.path[1:], sys.prefix, sys.base_prefix, sys.exec_prefix}:  # [0]: the worker's own dir
         real = os.path.realpath(path) if path and os.path.isdir(path) else None
-        if real and any(real.startswith(scratch + "/") for scratch in SCRATCH_DIRS):
+        if real and _in_scratch(real):
             inside.add(real)
     outermost = sorted(p for p in inside if not any(p.startswith(q + "/") for q in inside))
     return [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in outermost]
@@ -224,9 +229,8 @@ def _hidden_ancestors() -> list[tuple[str, str]]:
         for depth in range(len(parts) - 1):
             ancestor = "/" + "/".join(parts[:depth])
             if not os.stat(ancestor).st_mode & 0o001:
-                in_scratch = any(ancestor.startswith(scratch + "/") for scratch in SCRATCH_DIRS)
                 # inside a scratch dir, the path is rebuilt traversable instead (see _python_dirs_in_scratch)
-                if ancestor != "/" and not in_scratch and (ancestor, parts[depth]) not in pairs:
+                if ancestor != "/" and not _in_scratch(ancestor) and (ancestor, parts[depth]) not in pairs:
                     pairs.append((ancestor, parts[depth]))
                 break
     return sorted(pairs)
@@ -243,9 +247,9 @@ class Zygote:
         self.uid, self._uid_lock = _claim_uid()  # the lock files live in the host's /tmp: before namespaces
         self.hidden = _hidden_ancestors()
         self.readonly_root, self.in_scratch = False, []
-        self.namespaces = _probe_namespaces(self._enter_namespaces)
+        self.namespaces = _probe_namespaces(self._isolate)
         if self.namespaces:
-            self._enter_namespaces()
+            self._isolate()
         if self.uid is not None and not self._probe_uid():
             self.uid = None  # the private uid cannot read Python here; fall back to namespaces only
         # Forked before the heavy imports, so killing a uid's processes costs a small fork, not a big one.
@@ -257,7 +261,7 @@ class Zygote:
         self.preloaded = _preload(PRELOAD, WARMUP)
         # What every program gets, made once here so that a child only rebinds file descriptors: no
         # variable of the trainer (the worker already starts with a clean environment), and stdio streams.
-        plain_malloc = os.environ.get("PYTHONMALLOC") == "malloc"
+        self.plain_malloc = os.environ.get("PYTHONMALLOC") == "malloc"
         os.environ.clear()
         os.environ.update(PROGRAM_ENV)
         if self.namespaces:
@@ -273,8 +277,7 @@ class Zygote:
             "extras": [name for name in EXTRA_PRELOAD if "." not in name and importlib.util.find_spec(name)],
             "python": sys.version.split()[0],
         }
-        self.plain_malloc = plain_malloc
-        _freeze_heap(plain_malloc)
+        _freeze_heap(self.plain_malloc)
         self.extras = _ExtrasTemplate(self, inherited_fds) if self.isolation["extras"] else None
 
     def _probe_uid(self) -> bool:
@@ -294,11 +297,10 @@ class Zygote:
         return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
     # -- child side -------------------------------------------------------------------------------
-    def _child(self, req: dict, out_w: int, err_w: int, in_r: int, workdir: str | None, ctl: tuple) -> None:
+    def _child(self, req: dict, out_w: int, err_w: int, in_r: int, workdir: str, ctl: tuple) -> None:
         """Set up isolation and limits, then run the program (or serve session cells); never returns."""
         try:
             os.setsid()
-            assert workdir is not None
             if self.uid is not None and not self.namespaces:
                 os.chown(workdir, self.uid, self.uid)
             os.chdir(workdir)
@@ -332,7 +334,7 @@ class Zygote:
             os._exit(_exec_program(req["code"], namespace) & 0xFF)
         _serve_cells(namespace)
 
-    def _enter_namespaces(self) -> None:
+    def _isolate(self) -> None:
         """Enter the namespaces (see :func:`_enter_namespaces`) and give programs their first scratch space."""
         self.readonly_root, self.in_scratch = _enter_namespaces(self.hidden)
         self._fresh_scratch()
@@ -340,8 +342,9 @@ class Zygote:
     def _fresh_scratch(self) -> None:
         """Replace the scratch tmpfs mounts a program may have written to, and recreate its working directory.
 
-        /tmp (which holds the working directory) is always replaced; the others only when not empty.
-        Called after every program, when none of its processes is left.
+        /tmp (which holds the working directory) is always replaced; the others only when they hold anything
+        besides this Python's own directories, which are bound back into each fresh one. Called after every
+        program, when none of its processes is left.
         """
         libc = _libc()
         for path in SCRATCH_DIRS:
@@ -549,8 +552,11 @@ class Zygote:
         return (bufs[out_r], dropped[out_r]), (bufs[err_r], dropped[err_r]), status, timed_out, reply
 
     def _cleanup(self, pid: int, workdir: str) -> None:
-        """Kill the program's session and, with a private uid, every process of that uid if any is left; then
-        give the next program fresh scratch space."""
+        """Kill what is left of the program, then give the next program fresh scratch space.
+
+        Kills the program's session and, with a private uid and anything left, every process of that uid;
+        without namespaces, the scratch space is the program's own temporary working directory.
+        """
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         leftovers = self._children() if self.subreaper else None
@@ -738,19 +744,9 @@ class _ExtrasTemplate:
 
 def _read_msg(fd: int, deadline: float) -> dict | None:
     """One length-prefixed JSON message from ``fd``; None at EOF or when ``deadline`` passes first."""
-    data = bytearray()
-    size = None
-    while size is None or len(data) < _HEADER.size + size:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            return None
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return None
-        data += chunk
-        if size is None and len(data) >= _HEADER.size:
-            size = _HEADER.unpack(data[: _HEADER.size])[0]
-    return json.loads(bytes(data[_HEADER.size :]))
+    header = _read_exact(fd, _HEADER.size, deadline)
+    body = _read_exact(fd, _HEADER.unpack(header)[0], deadline) if header else None
+    return None if body is None else json.loads(body)
 
 
 def _program_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
@@ -923,10 +919,14 @@ def _block_sockets() -> None:
     sys.modules["_socket"].socket = _denied  # type: ignore[attr-defined]
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
-    """Read exactly ``n`` bytes from ``fd``; None at EOF."""
+def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes | None:
+    """Read exactly ``n`` bytes from ``fd``; None at EOF, or when ``deadline`` (monotonic) passes first."""
     data = bytearray()
     while len(data) < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
         chunk = os.read(fd, n - len(data))
         if not chunk:
             return None

@@ -14,16 +14,17 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 from uuid import uuid4
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
+from verl.experimental.agent_loop.tool_agent_loop import SPEC_DECODE_EXTRA_KEYS
 
 from simpletir.agent_config import SandboxSettings, load_agent_settings
-from simpletir.code_runner import CodeRun, run_code_block
-from simpletir.protocol import find_first_code_block, has_final_answer
+from simpletir.code_runner import run_code_block
+from simpletir.protocol import TurnKind, classify_turn, find_first_code_block, has_final_answer
 from simpletir.sandbox import Sandbox, create_sandbox
+from simpletir.trajectory import EndReason, TIRRecord
 
 logger = logging.getLogger(__name__)
 
@@ -32,28 +33,35 @@ MAX_REQUESTS_PER_TURN = 64
 """Continuations one turn may take (each stop at a fence that does not close a block costs one)."""
 
 
-class EndReason(str, Enum):
-    """Why a trajectory ended."""
+def merge_server_fields(merged: dict[str, Any], output_fields: dict[str, Any]) -> None:
+    """Fold one generate call's ``extra_fields`` into the trajectory's, as verl's ``ToolAgentLoop`` does.
 
-    ANSWER = "answer"
-    VOID = "void"
-    MAX_TURNS = "max_turns"
-    LENGTH = "length"
+    The first call's fields are taken whole (``global_steps``, ``min_global_steps``, ...); later calls
+    only raise ``max_global_steps`` and add up the speculative-decoding counters. verl's V1 trainer reads
+    ``min_global_steps``/``max_global_steps`` of every trajectory (off-policy bookkeeping).
+    """
+    if not merged:
+        merged.update(output_fields)
+        return
+    if output_fields.get("max_global_steps") is not None:
+        merged["max_global_steps"] = output_fields["max_global_steps"]
+    for key in SPEC_DECODE_EXTRA_KEYS:
+        if key in output_fields and key in merged:
+            merged[key] = int(merged[key]) + int(output_fields[key])
 
 
 @dataclass
 class Trajectory:
-    """The state of one trajectory: response tokens, masks, log-probs and per-turn records."""
+    """The state of one trajectory: response tokens, masks, log-probs, the TIR record and server fields."""
 
     prompt_ids: list[int]
+    request_id: str
     response_ids: list[int] = field(default_factory=list)
     response_mask: list[int] = field(default_factory=list)
     response_logprobs: list[float] = field(default_factory=list)
     has_logprobs: bool = True
-    turns: int = 0
-    runs: list[CodeRun] = field(default_factory=list)
-    void_turn: bool = False
-    end_reason: EndReason | None = None
+    record: TIRRecord = field(default_factory=TIRRecord)
+    server_fields: dict[str, Any] = field(default_factory=dict)
     generate_s: float = 0.0
     tool_s: float = 0.0
 
@@ -67,20 +75,8 @@ class Trajectory:
         self.response_logprobs += logprobs
 
     def extra_fields(self) -> dict[str, Any]:
-        """Per-trajectory columns for verl's ``non_tensor_batch`` (see DESIGN.md, Contracts)."""
-        statuses = [run.status for run in self.runs]
-        errors = sum(s in ("error", "memory", "killed") for s in statuses)
-        return {
-            "void_turn": self.void_turn,
-            "tir_num_turns": self.turns,
-            "tir_num_code": len(self.runs),
-            "tir_num_code_ok": statuses.count("ok"),
-            "tir_num_code_error": errors,
-            "tir_num_code_timeout": statuses.count("timeout"),
-            "tir_num_sandbox_error": statuses.count("sandbox_error"),
-            "tir_end_reason": (self.end_reason or EndReason.LENGTH).value,
-            "tir_overlong": self.end_reason is EndReason.LENGTH,
-        }
+        """verl's per-trajectory ``extra_fields``: the server's fields plus the TIR record (DESIGN, Contracts)."""
+        return {**self.server_fields, **self.record.extra_fields()}
 
 
 _SANDBOXES: dict[tuple[int, str, str], Sandbox] = {}
@@ -108,19 +104,27 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         eos = self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
 
-    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
-        """Run one trajectory for the dataset row in ``kwargs`` and return verl's output."""
-        traj = Trajectory(prompt_ids=await self._prompt_ids(list(kwargs["raw_prompt"])))
+    async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any) -> AgentLoopOutput:
+        """Run one trajectory for the dataset row in ``kwargs`` and return verl's output.
+
+        Every request of the trajectory carries one ``request_id`` (verl routes a request id to the same
+        server: prefix cache, sticky sessions), made as verl's ``ToolAgentLoop`` makes it.
+        """
+        deterministic = bool(self.rollout_config.get("full_determinism", False))
+        traj = Trajectory(
+            prompt_ids=await self._prompt_ids(list(kwargs["raw_prompt"])),
+            request_id=f"det-{priority}" if deterministic else uuid4().hex,
+        )
         sandbox = shared_sandbox(self.sandbox_settings)
         max_turns = self.settings.turns(self.validate)
-        while traj.end_reason is None:
-            await self._turn(traj, sampling_params, sandbox, last=traj.turns + 1 >= max_turns)
+        while traj.record.end_reason is None:
+            await self._turn(traj, sampling_params, sandbox, last=traj.record.num_turns + 1 >= max_turns)
         return AgentLoopOutput(
             prompt_ids=traj.prompt_ids,
             response_ids=traj.response_ids[: self.response_length],
             response_mask=traj.response_mask[: self.response_length],
             response_logprobs=traj.response_logprobs[: self.response_length] if traj.has_logprobs else None,
-            num_turns=traj.turns + 1,
+            num_turns=traj.record.num_turns + 1,
             metrics={"generate_sequences": traj.generate_s, "tool_calls": traj.tool_s},
             extra_fields=traj.extra_fields(),
         )
@@ -138,30 +142,35 @@ class SimpleTIRAgentLoop(AgentLoopBase):
     async def _turn(
         self, traj: Trajectory, sampling_params: dict[str, Any], sandbox: Sandbox, last: bool
     ) -> None:
-        """Generate one turn, run its code block if any, and set ``end_reason`` when the trajectory ends."""
-        traj.turns += 1
+        """Generate one turn, run its code block if any, and set ``end_reason`` when the trajectory ends.
+
+        The turn's kind is ``classify_turn``'s (the one void-turn rule); a void turn that used up the
+        response budget ends the trajectory as overlong, any other as void.
+        """
+        record = traj.record
         ids, logprobs, text = await self._generate_turn(traj, sampling_params)
         traj.append(ids, logprobs, sampled=True)
-        block = find_first_code_block(text)
-        if block is None:
-            if has_final_answer(text):
-                traj.end_reason = EndReason.ANSWER
-                return
-            traj.void_turn = True
-            budget_left = self.response_length - len(traj.response_ids)
-            traj.end_reason = EndReason.LENGTH if budget_left <= 0 else EndReason.VOID
+        kind = classify_turn(text)
+        record.turn_kinds.append(kind.value)
+        if kind is TurnKind.ANSWER:
+            record.end_reason = EndReason.ANSWER
             return
+        if kind is TurnKind.VOID:
+            out_of_budget = len(traj.response_ids) >= self.response_length
+            record.end_reason = EndReason.OVERLONG if out_of_budget else EndReason.VOID
+            return
+        block = find_first_code_block(text)
         start = time.perf_counter()
         run = await run_code_block(sandbox, block.code, self.settings.code)
         traj.tool_s += time.perf_counter() - start
-        traj.runs.append(run)
+        record.code_statuses.append(run.status)
         self._append_observation(traj, run.observation)
         if has_final_answer(text) or run.printed_final_answer:
-            traj.end_reason = EndReason.ANSWER
+            record.end_reason = EndReason.ANSWER
         elif len(traj.response_ids) >= self.response_length:
-            traj.end_reason = EndReason.LENGTH
+            record.end_reason = EndReason.OVERLONG
         elif last:
-            traj.end_reason = EndReason.MAX_TURNS
+            record.end_reason = EndReason.MAX_TURNS
 
     def _append_observation(self, traj: Trajectory, observation: str) -> None:
         """Tokenise the observation, cap it, and append it as tool tokens."""
@@ -191,11 +200,12 @@ class SimpleTIRAgentLoop(AgentLoopBase):
                 params["stop"] = [CODE_FENCE]
             start = time.perf_counter()
             out = await self.server_manager.generate(
-                request_id=uuid4().hex,
+                request_id=traj.request_id,
                 prompt_ids=traj.prompt_ids + traj.response_ids + ids,
                 sampling_params=params,
             )
             traj.generate_s += time.perf_counter() - start
+            merge_server_fields(traj.server_fields, dict(out.extra_fields or {}))
             ids += list(out.token_ids)
             if logprobs is not None and out.log_probs and len(out.log_probs) == len(out.token_ids):
                 logprobs += list(out.log_probs)

@@ -17,18 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-VOID_TURN = "void_turn"
-OVERLONG = "tir_overlong"
+from simpletir.trajectory import CODE_ERROR_STATUSES, EndReason, TIRRecord
+
 METRIC_PREFIX = "simpletir/"
-TIR_COUNTS = (
-    "tir_num_turns",
-    "tir_num_code",
-    "tir_num_code_ok",
-    "tir_num_code_error",
-    "tir_num_code_timeout",
-    "tir_num_sandbox_error",
-)
-END_REASONS = ("answer", "void", "max_turns", "length")
 
 
 @dataclass(frozen=True)
@@ -131,8 +122,8 @@ def mask_rows(response_mask: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
     return response_mask * keep_t.view(-1, *([1] * (response_mask.dim() - 1)))
 
 
-def filter_metrics(result: FilterResult, extra_fields: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Metrics for verl's logger: filter ratios and TIR statistics from the agent loop's extra fields."""
+def filter_metrics(result: FilterResult, records: Sequence[TIRRecord]) -> dict[str, float]:
+    """Metrics for verl's logger: filter ratios and TIR statistics of the step's trajectories."""
     n = max(len(result.keep), 1)
     metrics = {
         f"{METRIC_PREFIX}void_turn_ratio": float(result.void.mean()) if len(result.void) else 0.0,
@@ -142,15 +133,23 @@ def filter_metrics(result: FilterResult, extra_fields: Sequence[dict[str, Any]])
     }
     for reason, count in result.dropped_groups.items():
         metrics[f"{METRIC_PREFIX}dropped_groups_{reason}_ratio"] = count / max(result.num_groups, 1)
-    if extra_fields:
-        for key in TIR_COUNTS:
-            values = [float(e.get(key, 0) or 0) for e in extra_fields]
-            metrics[f"{METRIC_PREFIX}{key.removeprefix('tir_')}_mean"] = float(np.mean(values))
-        code = sum(float(e.get("tir_num_code", 0) or 0) for e in extra_fields)
-        for key in ("tir_num_code_error", "tir_num_code_timeout", "tir_num_sandbox_error"):
-            total = sum(float(e.get(key, 0) or 0) for e in extra_fields)
-            metrics[f"{METRIC_PREFIX}{key.removeprefix('tir_num_')}_rate"] = total / code if code else 0.0
-        for reason in END_REASONS:
-            share = np.mean([e.get("tir_end_reason") == reason for e in extra_fields])
-            metrics[f"{METRIC_PREFIX}end_{reason}_ratio"] = float(share)
+    if not records:
+        return metrics
+    counts = {
+        "num_turns": [r.num_turns for r in records],
+        "num_code": [len(r.code_statuses) for r in records],
+        "num_code_ok": [r.count("ok") for r in records],
+        "num_code_error": [r.count(*CODE_ERROR_STATUSES) for r in records],
+        "num_code_timeout": [r.count("timeout") for r in records],
+        "num_sandbox_error": [r.count("sandbox_error") for r in records],
+    }
+    for name, values in counts.items():
+        metrics[f"{METRIC_PREFIX}{name}_mean"] = float(np.mean(values))
+    code = sum(counts["num_code"])
+    for name in ("num_code_error", "num_code_timeout", "num_sandbox_error"):
+        rate = sum(counts[name]) / code if code else 0.0
+        metrics[f"{METRIC_PREFIX}{name.removeprefix('num_')}_rate"] = rate
+    for reason in EndReason:
+        share = np.mean([r.end_reason is reason for r in records])
+        metrics[f"{METRIC_PREFIX}end_{reason.value}_ratio"] = float(share)
     return metrics

@@ -82,18 +82,51 @@ async def test_code_turn_then_answer() -> None:
     ]
     check_alignment(output, server)
     assert output.extra_fields == {
+        "global_steps": 7,
+        "min_global_steps": 7,
+        "max_global_steps": 7,
         "void_turn": False,
-        "tir_num_turns": 2,
-        "tir_num_code": 1,
-        "tir_num_code_ok": 1,
-        "tir_num_code_error": 0,
-        "tir_num_code_timeout": 0,
-        "tir_num_sandbox_error": 0,
-        "tir_end_reason": "answer",
         "tir_overlong": False,
+        "tir_end_reason": "answer",
+        "tir_num_turns": 2,
+        "tir_turn_kinds": ["code", "answer"],
+        "tir_code_statuses": ["ok"],
     }
     # the chat template was applied to the prompt
     assert tiny_tokenizer().decode(output.prompt_ids).startswith("<|im_start|>user\nSolve the following")
+
+
+async def test_one_request_id_per_trajectory() -> None:
+    script = ["Compute:\n```python\nprint(1)\n```", "Again:\n```python\nprint(2)\n```", "\\boxed{2}" + EOS]
+    _, first = await run_script(script)
+    _, second = await run_script(script)
+    ids = {call["request_id"] for call in first.calls}
+    assert len(first.calls) == 5 and len(ids) == 1  # two fences per code turn, one answer turn
+    assert ids.isdisjoint(call["request_id"] for call in second.calls)
+
+
+class VersionedServer(ScriptedServer):
+    """A scripted server whose weights are updated (version + 1) after each call."""
+
+    async def generate(self, request_id: str, **kwargs: Any) -> Any:
+        out = await super().generate(request_id, **kwargs)
+        self.global_steps += 1
+        return out
+
+
+async def test_server_fields_merged_across_a_weight_update() -> None:
+    tokenizer = tiny_tokenizer()
+    script = ["```python\nprint(1)\n```", "```python\nprint(2)\n```", "\\boxed{2}" + EOS]
+    server = VersionedServer(tokenizer, script)
+    loop = make_agent_loop(SimpleTIRAgentLoop, server, tokenizer, sandbox=sandbox_options())
+    output = await loop.run({}, raw_prompt=PROMPT)
+    versions = [7 + i for i in range(len(server.calls))]
+    fields = output.extra_fields
+    assert (fields["global_steps"], fields["min_global_steps"], fields["max_global_steps"]) == (
+        versions[0],
+        versions[0],
+        versions[-1],
+    )
 
 
 async def test_generation_stops_at_the_closing_fence_and_drops_nothing_sampled() -> None:
@@ -129,7 +162,7 @@ async def test_unclosed_code_block_at_the_length_limit_is_void_and_overlong() ->
     output, _ = await run_script(script, response_length=64)
     assert len(output.response_ids) == 64
     assert output.extra_fields["void_turn"] is True
-    assert output.extra_fields["tir_end_reason"] == "length"
+    assert output.extra_fields["tir_end_reason"] == "overlong"
     assert output.extra_fields["tir_overlong"] is True
 
 
@@ -145,14 +178,14 @@ async def test_stderr_shows_the_last_line_only() -> None:
     script = ["```python\nprint('partial')\n1 / 0\n```", "\\boxed{0}" + EOS]
     output, _ = await run_script(script)
     assert (0, "\nCode execution result: ZeroDivisionError: division by zero\n") in segments(output)
-    assert output.extra_fields["tir_num_code_error"] == 1
+    assert output.extra_fields["tir_code_statuses"] == ["error"]
 
 
 async def test_timeout_is_shown_and_counted() -> None:
     script = ["```python\nwhile True:\n    pass\n```", "\\boxed{1}" + EOS]
     output, _ = await run_script(script, agent={"code": {"timeout_s": 0.5}})
     assert (0, "\nCode execution result: Timeout\n") in segments(output)
-    assert output.extra_fields["tir_num_code_timeout"] == 1
+    assert output.extra_fields["tir_code_statuses"] == ["timeout"]
 
 
 class BrokenSandbox(Sandbox):
@@ -173,7 +206,7 @@ async def test_sandbox_failure_is_retried_then_shown(monkeypatch: pytest.MonkeyP
     output, _ = await run_script(script, agent={"code": {"sandbox_retries": 2, "retry_backoff_s": 0.0}})
     assert broken.calls == 3
     assert (0, "\nCode execution result: Sandbox error: the code could not be executed\n") in segments(output)
-    assert output.extra_fields["tir_num_sandbox_error"] == 1
+    assert output.extra_fields["tir_code_statuses"] == ["sandbox_error"]
 
 
 async def test_max_turns_keeps_the_last_observation() -> None:
@@ -226,7 +259,7 @@ async def test_tiny_real_model_trajectory_is_consistent() -> None:
     assert 0 < len(output.response_ids) <= 96
     assert len(output.response_ids) == len(output.response_mask) == len(output.response_logprobs)
     assert all(lp <= 0.0 for lp in output.response_logprobs)
-    assert output.extra_fields["tir_end_reason"] in {"answer", "void", "max_turns", "length"}
+    assert output.extra_fields["tir_end_reason"] in {"answer", "void", "max_turns", "overlong"}
 
 
 async def test_256_concurrent_trajectories_with_the_real_sandbox() -> None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from simpletir.filters import FilterConfig, compute_keep_mask, filter_metrics, mask_rows
+from simpletir.trajectory import EndReason, TIRRecord
 
 NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
 
@@ -92,30 +93,12 @@ def test_mask_rows_keeps_shape_and_zeroes_whole_rows() -> None:
 
 
 def test_metrics_values() -> None:
-    extra = [
-        {
-            "void_turn": False,
-            "tir_num_turns": 2,
-            "tir_num_code": 2,
-            "tir_num_code_error": 1,
-            "tir_num_code_timeout": 0,
-            "tir_num_sandbox_error": 0,
-            "tir_num_code_ok": 1,
-            "tir_end_reason": "answer",
-        },
-        {
-            "void_turn": True,
-            "tir_num_turns": 1,
-            "tir_num_code": 0,
-            "tir_num_code_error": 0,
-            "tir_num_code_timeout": 0,
-            "tir_num_sandbox_error": 0,
-            "tir_num_code_ok": 0,
-            "tir_end_reason": "void",
-        },
+    records = [
+        TIRRecord(turn_kinds=["code", "answer"], code_statuses=["error", "ok"], end_reason=EndReason.ANSWER),
+        TIRRecord(turn_kinds=["void"], end_reason=EndReason.VOID),
     ]
     result = compute_keep_mask(["a", "a"], [1, 0], [1, 0], [0, 1], [0, 0], NO_GROUP_FILTERS)
-    metrics = filter_metrics(result, extra)
+    metrics = filter_metrics(result, records)
     assert metrics["simpletir/void_turn_ratio"] == 0.5
     assert metrics["simpletir/kept_ratio"] == 0.5
     assert metrics["simpletir/num_turns_mean"] == 1.5

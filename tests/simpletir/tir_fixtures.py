@@ -80,12 +80,18 @@ def _apply_stop(tokenizer: PreTrainedTokenizerFast, ids: list[int], stop: list[s
 
 
 class ScriptedServer:
-    """Replays scripted model text (one string per call to the real model) as token ids."""
+    """Replays scripted model text (one string per call to the real model) as token ids.
+
+    Like verl's ``LLMServerClient.generate`` it returns the server's weight version ``global_steps`` in
+    ``extra_fields`` with ``min_global_steps``/``max_global_steps`` set to it; tests move ``global_steps``
+    between calls to play a weight update during a trajectory.
+    """
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, script: list[str], logprob: float = -0.5) -> None:
         self.tokenizer = tokenizer
         self.pending = tokenizer.encode("".join(script), add_special_tokens=False)
         self.logprob = logprob
+        self.global_steps = 7
         self.calls: list[dict[str, Any]] = []
 
     def queue_eos(self) -> None:
@@ -96,15 +102,24 @@ class ScriptedServer:
         self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any], **kwargs: Any
     ) -> TokenOutput:
         """Return the next scripted tokens, honouring ``max_tokens``, ``stop`` and EOS."""
-        self.calls.append({"prompt_ids": list(prompt_ids), "sampling_params": dict(sampling_params)})
+        self.calls.append(
+            {
+                "request_id": request_id,
+                "prompt_ids": list(prompt_ids),
+                "sampling_params": dict(sampling_params),
+            }
+        )
         budget = int(sampling_params.get("max_tokens", 10**9))
         ids = self.pending[:budget]
         if self.tokenizer.eos_token_id in ids:
             ids = ids[: ids.index(self.tokenizer.eos_token_id) + 1]
         ids = _apply_stop(self.tokenizer, ids, sampling_params.get("stop"))
         self.pending = self.pending[len(ids) :]
-        reason = "length" if len(ids) >= budget else "stop"
-        return TokenOutput(token_ids=ids, log_probs=[self.logprob] * len(ids), stop_reason=reason)
+        steps = self.global_steps
+        fields = {"global_steps": steps, "min_global_steps": steps, "max_global_steps": steps}
+        return TokenOutput(
+            token_ids=ids, log_probs=[self.logprob] * len(ids), stop_reason="completed", extra_fields=fields
+        )
 
 
 class ModelServer:

@@ -1,8 +1,10 @@
 """verl V1 trainer with SimpleTIR's trajectory filter, registered as ``trainer.v1.trainer_mode=simpletir``.
 
-The only change to verl's synchronous PPO trainer: right after advantages are computed (with every
-trajectory in its GRPO group), rows the filter rejects get ``response_mask``/``loss_mask`` = 0 in the
-TransferQueue, so the actor update gives them exactly zero weight in numerator and denominator.
+The only change to verl's synchronous PPO trainer (``VoidTurnFilterMixin``): right after advantages are
+computed (with every trajectory in its GRPO group), rows the filter rejects get ``response_mask``/
+``loss_mask`` = 0 in the TransferQueue, so the actor update gives them exactly zero weight in numerator
+and denominator; a step whose every row is rejected skips the actor update. Otherwise it *is* verl's
+``sync`` trainer: same replay buffer, sampling and checkpointing (``trainer_mode`` reports ``sync``).
 
 verl 0.9's legacy trainer (``trainer.use_v1=False``, deprecated by verl) is not supported: its
 ``fit`` loop has no hook between the advantage and the actor update.
@@ -11,7 +13,7 @@ verl 0.9's legacy trainer (``trainer.use_v1=False``, deprecated by verl) is not 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,7 +22,8 @@ from tensordict import TensorDict
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-from simpletir.filters import FilterConfig, compute_keep_mask, filter_metrics, mask_rows
+from simpletir.filters import METRIC_PREFIX, FilterConfig, compute_keep_mask, filter_metrics, mask_rows
+from simpletir.trajectory import TIRRecord
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ TRAINER_MODE = "simpletir"
 def rows_to_filter_inputs(data: TensorDict) -> dict[str, Any]:
     """Per-row filter inputs from TransferQueue fields ``uid``, ``rm_scores``, ``extra_fields``."""
     extra = [e if isinstance(e, dict) else {} for e in list(data["extra_fields"])]
+    records = [TIRRecord.from_extra_fields(e) for e in extra]
     scores = [float(row.sum()) for row in data["rm_scores"].unbind()]
     accuracies = []
     for e, score in zip(extra, scores, strict=True):
@@ -39,9 +43,9 @@ def rows_to_filter_inputs(data: TensorDict) -> dict[str, Any]:
         "uids": list(data["uid"]),
         "scores": scores,
         "accuracies": accuracies,
-        "void": [bool(e.get("void_turn", False)) for e in extra],
-        "overlong": [bool(e.get("tir_overlong", False)) for e in extra],
-        "extra_fields": extra,
+        "void": [r.void for r in records],
+        "overlong": [r.overlong for r in records],
+        "records": records,
     }
 
 
@@ -63,31 +67,61 @@ def filter_rows(
     """
     real = np.flatnonzero(~padding)
     inputs = {name: [values[i] for i in real] for name, values in rows_to_filter_inputs(data).items()}
-    extra_fields = inputs.pop("extra_fields")
+    records = inputs.pop("records")
     result = compute_keep_mask(config=config, **inputs)
     keep = np.zeros(len(padding), dtype=bool)
     keep[real] = result.keep
-    return keep, filter_metrics(result, extra_fields)
+    metrics = filter_metrics(result, records)
+    # verl's critic/score/* leave out rows whose response_mask is all zero (it reads them as aborted)
+    metrics[f"{METRIC_PREFIX}score_mean"] = float(np.mean(inputs["scores"])) if len(real) else 0.0
+    return keep, metrics
 
 
-@register_trainer(TRAINER_MODE)
-class SimpleTIRTrainer(PPOTrainerSync):
-    """verl's sync V1 trainer plus the void-turn and group filters (see module docstring)."""
+class VoidTurnFilterMixin:
+    """The filter step for any verl V1 trainer: mask rejected trajectories after advantages, skip empty updates.
+
+    verl 0.9 keys its sync/async behaviour on ``self.trainer_mode`` compared with the literal ``"sync"``
+    (replay buffer class, dataloader fetch size, TransferQueue checkpointing). A registered mode name of
+    our own would read as "async" everywhere, so ``trainer_mode`` reports the base trainer's mode
+    (``BASE_MODE``); the name the config asked for is kept in ``requested_mode``.
+    """
+
+    BASE_MODE: ClassVar[str]
+    filter_config: FilterConfig
+    requested_mode: str
+
+    @property
+    def trainer_mode(self) -> str:
+        """The verl mode this trainer runs as (its base trainer's)."""
+        return self.BASE_MODE
+
+    @trainer_mode.setter
+    def trainer_mode(self, requested: str) -> None:
+        """verl's ``__init__`` assigns the config's mode name here; it is recorded, not adopted."""
+        self.requested_mode = requested
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         section = config.get("simpletir") or {}
         self.filter_config = FilterConfig.from_mapping(section.get("filter"))
+        self._skip_actor_update = False
 
     def _compute_advantage(self, batch: Any, metrics: dict) -> Any:
-        """Compute advantages as verl does, then mask the trajectories the filter rejects."""
+        """Compute advantages as verl does, then mask the trajectories the filter rejects.
+
+        When the filter rejects every real row, the masks stay as they are and the actor update of this
+        step is skipped (``simpletir/skipped_update`` = 1): an update over zero tokens would divide by
+        zero, and AdamW's weight decay and momentum would still move the weights.
+        """
         batch = super()._compute_advantage(batch, metrics)
         fields = ["uid", "rm_scores", "extra_fields", "response_mask", "loss_mask"]
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
         padding = np.array([tag.get("is_padding", False) for tag in batch.tags], dtype=bool)
         keep, step_metrics = filter_rows(data, padding, self.filter_config)
+        self._skip_actor_update = not keep[~padding].any()
         metrics.update(step_metrics)
-        if keep[~padding].all():
+        metrics[f"{METRIC_PREFIX}skipped_update"] = float(self._skip_actor_update)
+        if self._skip_actor_update or keep[~padding].all():
             return batch
         update = TensorDict(
             {name: mask_field(data[name], keep) for name in ("response_mask", "loss_mask")},
@@ -95,7 +129,30 @@ class SimpleTIRTrainer(PPOTrainerSync):
         )
         return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=update)
 
+    def _update_actor(self, batch: Any, metrics: dict) -> Any:
+        """verl's actor update, unless the filter rejected every trajectory of the step."""
+        if self._skip_actor_update:
+            logger.warning(
+                "every trajectory of step %s was filtered out: the actor update is skipped", self.global_steps
+            )
+            return batch
+        return super()._update_actor(batch, metrics)
+
+
+@register_trainer(TRAINER_MODE)
+class SimpleTIRTrainer(VoidTurnFilterMixin, PPOTrainerSync):
+    """verl's synchronous V1 trainer (``sync``) with the void-turn and group filters."""
+
+    BASE_MODE = "sync"
+
 
 def setup_ray_worker() -> None:
-    """Ray ``worker_process_setup_hook``: register our trainer and agent loops in every Ray worker."""
+    """Ray ``worker_process_setup_hook``: register our trainer and agent loops in every Ray worker.
+
+    On verl's ``cpu`` platform (``VERL_PLATFORM=cpu``) it also applies ``simpletir.cpu_platform``'s patches.
+    """
     import simpletir.agent_loop  # noqa: F401 - registers simpletir_agent / simpletir_agent_eval
+    from simpletir.cpu_platform import apply_cpu_patches, is_cpu_platform
+
+    if is_cpu_platform():
+        apply_cpu_patches()

@@ -10,6 +10,7 @@ from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from simpletir.filters import FilterConfig
 from simpletir.trainer import TRAINER_MODE, SimpleTIRTrainer, filter_rows, mask_field, rows_to_filter_inputs
+from simpletir.trajectory import EndReason, TIRRecord
 
 NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
 
@@ -27,11 +28,12 @@ def transfer_queue_rows(specs: list[tuple[str, int, bool, bool]]) -> list[dict]:
                 "response_mask": torch.ones(length, dtype=torch.int64),
                 "loss_mask": torch.ones(length, dtype=torch.int64),
                 "extra_fields": {
-                    "void_turn": void,
-                    "tir_overlong": False,
+                    **TIRRecord(
+                        turn_kinds=["void"] if void else ["code", "answer"],
+                        code_statuses=[] if void else ["ok"],
+                        end_reason=EndReason.VOID if void else EndReason.ANSWER,
+                    ).extra_fields(),
                     "reward_extra_info": {"acc": acc},
-                    "tir_end_reason": "void" if void else "answer",
-                    "tir_num_turns": 1 if void else 2,
                 },
             }
         )
@@ -115,3 +117,43 @@ def test_group_filters_on_two_groups(config: FilterConfig, keep: list[bool]) -> 
     got, metrics = filter_rows(data, np.zeros(6, dtype=bool), config)
     assert got.tolist() == keep
     assert metrics["simpletir/kept_ratio"] == pytest.approx(sum(keep) / 6)
+
+
+@pytest.fixture(scope="module")
+def composed_config(tmp_path_factory: pytest.TempPathFactory):
+    """Our trainer config as simpletir-train composes it (data files made up: the trainer is not run)."""
+    from simpletir.main import compose_config
+
+    data = tmp_path_factory.mktemp("data")
+    for name in ("train", "aime24", "aime25", "amc23", "math500"):
+        (data / f"{name}.parquet").touch()
+    return compose_config(
+        [f"data.train_files={data}/train.parquet", f"data.val_files=[{data}/aime24.parquet]"]
+    )
+
+
+def test_verl_keys_sync_behaviour_on_the_literal_mode_name(composed_config) -> None:
+    """What makes the mixin necessary: verl's own sync trainer under another mode name runs as async."""
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBufferAsync
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+    assert composed_config.trainer.v1.trainer_mode == TRAINER_MODE
+    assert type(PPOTrainerSync(composed_config).replay_buffer) is ReplayBufferAsync
+
+
+def test_the_filter_trainer_runs_as_verls_sync_trainer(composed_config) -> None:
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+
+    trainer = SimpleTIRTrainer(composed_config)
+    assert type(trainer.replay_buffer) is ReplayBuffer
+    assert trainer.trainer_mode == "sync" and trainer.requested_mode == TRAINER_MODE
+    assert trainer.replay_buffer.gen_batch_size == composed_config.data.train_batch_size
+
+
+def test_the_recipes_over_sampling_bound_reaches_the_sync_replay_buffer(composed_config) -> None:
+    """The 7B recipe's dynamic sampling (max_inflight_gen_batches=3) has an effect only in sync mode."""
+    config = composed_config.copy()
+    config.algorithm.filter_groups.enable = True
+    config.algorithm.filter_groups.metric = "acc"
+    config.algorithm.filter_groups.max_inflight_gen_batches = 3
+    assert SimpleTIRTrainer(config).replay_buffer.max_inflight_gen_batches == 3

@@ -66,6 +66,8 @@ setup(
             "simpletir-prepare-data=simpletir.data.prepare:main",
             "simpletir-eval=simpletir.eval.cli:main",
             "simpletir-sandbox=simpletir.sandbox.cli:main",
-        ]
+        ],
+        # verl imports these in every process that imports verl (simpletir/verl_plugin.py).
+        "verl.plugins": ["simpletir = simpletir.verl_plugin"],
     },
 )

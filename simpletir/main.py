@@ -18,6 +18,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_MODULE = "simpletir.config"
+HF_ROLLOUT = "hf"
+CPU_PLATFORM = "cpu"
 CONFIG_NAME = "simpletir_trainer"
 EXIT_USAGE = 2
 
@@ -104,15 +106,33 @@ def validate(config: DictConfig) -> None:
         )
 
 
-def missing_runtime() -> str | None:
-    """What this machine lacks to train (a CUDA GPU, vLLM), or None when it has both."""
+def rollout_name(overrides: list[str]) -> str:
+    """The rollout backend the overrides select (``actor_rollout_ref.rollout.name``; our default ``vllm``)."""
+    name = "vllm"
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")
+        if key == "actor_rollout_ref.rollout.name":
+            name = value
+    return name
+
+
+def missing_runtime(rollout: str = "vllm") -> str | None:
+    """What this machine lacks to train with ``rollout``, or None when it has everything.
+
+    ``hf`` (transformers) runs on a CUDA GPU or, with ``VERL_PLATFORM=cpu``, on the CPU; ``vllm`` and
+    ``sglang`` need a CUDA GPU and their engine installed.
+    """
     import torch
 
+    if rollout == HF_ROLLOUT:
+        if torch.cuda.is_available() or os.environ.get("VERL_PLATFORM") == CPU_PLATFORM:
+            return None
+        return "a CUDA GPU, or VERL_PLATFORM=cpu to train on the CPU (recipes/train_tiny_cpu.sh sets it)"
     lacking = []
     if not torch.cuda.is_available():
         lacking.append("a CUDA GPU (torch.cuda.is_available() is False)")
-    if importlib.util.find_spec("vllm") is None:
-        lacking.append('vLLM (install it with: pip install -e ".[gpu]")')
+    if importlib.util.find_spec(rollout) is None:
+        lacking.append(f'{rollout} (for vLLM: pip install -e ".[gpu]")')
     return " and ".join(lacking) or None
 
 
@@ -138,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     dry_run = "--dry-run" in args or os.environ.get("SIMPLETIR_DRY_RUN") == "1"
+    overrides = [a for a in args if a not in ("--dry-run", "--check-runtime")]
     if not dry_run:
-        lacking = missing_runtime()
+        lacking = missing_runtime(rollout_name(overrides))
         if lacking:
             print(
                 f"simpletir-train: training needs {lacking}.\n"
@@ -149,7 +170,6 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
     if "--check-runtime" in args:
         return 0
-    overrides = [a for a in args if a not in ("--dry-run", "--check-runtime")]
     try:
         config = compose_config(overrides)
     except ConfigError as exc:

@@ -1,0 +1,32 @@
+"""SimpleTIR's registrations in verl, loaded by verl itself through the ``verl.plugins`` entry point.
+
+verl imports every ``verl.plugins`` entry point when ``verl`` is imported, in every process (driver and
+Ray workers), so these are in place before verl looks anything up:
+
+- the ``cpu`` platform (``simpletir.cpu_platform``; only used with ``VERL_PLATFORM=cpu``);
+- the ``hf`` rollout backend (``simpletir.hf_rollout``), imported lazily on first use.
+
+verl swallows an entry point's import error (debug log only); ``tests/simpletir/test_verl_plugin.py``
+checks in a fresh interpreter that both registrations happen.
+"""
+
+from __future__ import annotations
+
+from verl.workers.rollout import base as rollout_base
+from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry
+
+import simpletir.cpu_platform  # noqa: F401 - registers the ``cpu`` platform
+
+HF_ROLLOUT = "hf"
+
+
+def _load_hf_replica() -> type[RolloutReplica]:
+    """verl's replica loader for ``rollout.name=hf``."""
+    from simpletir.hf_rollout import HFReplica
+
+    return HFReplica
+
+
+RolloutReplicaRegistry.register(HF_ROLLOUT, _load_hf_replica)
+# verl's table of in-worker rollout classes has no register function; an entry is its extension point.
+rollout_base._ROLLOUT_REGISTRY[(HF_ROLLOUT, "async")] = "simpletir.hf_rollout.HFServerAdapter"

@@ -71,10 +71,7 @@ def filter_rows(
     result = compute_keep_mask(config=config, **inputs)
     keep = np.zeros(len(padding), dtype=bool)
     keep[real] = result.keep
-    metrics = filter_metrics(result, records)
-    # verl's critic/score/* leave out rows whose response_mask is all zero (it reads them as aborted)
-    metrics[f"{METRIC_PREFIX}score_mean"] = float(np.mean(inputs["scores"])) if len(real) else 0.0
-    return keep, metrics
+    return keep, filter_metrics(result, records)
 
 
 class VoidTurnFilterMixin:

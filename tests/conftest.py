@@ -34,3 +34,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present (it is optional; tests/fixtures cover the logic)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny TIR model of ``recipes/train_tiny_cpu.sh``, built once per test session (about a minute)."""
+    from simpletir.tiny_model import build_tiny_model
+
+    return build_tiny_model(cache_dir=tmp_path_factory.mktemp("tiny_model_cache"))

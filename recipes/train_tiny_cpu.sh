@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SimpleTIR end to end on any machine, no GPU needed: data -> GRPO training through verl -> checkpoint.
+#
+# Builds (once, cached in $SIMPLETIR_CACHE or ~/.cache/simpletir) a tiny Llama-style model and tokenizer,
+# warm-started on TIR demonstrations of small arithmetic problems, writes those problems as verl parquet
+# files, and trains it with verl's own V1 trainer: the simpletir_agent loop, the local sandbox, the reward,
+# the void-turn and group filters, FSDP2 over gloo, and the transformers (hf) rollout backend on CPU, which
+# receives the actor's weights after every update. Same code path as the GPU recipes, tiny sizes.
+# Prints a line per step, then a summary; verl's full output goes to $RUN_DIR/train.log.
+#
+# Usage: recipes/train_tiny_cpu.sh [extra hydra overrides...]   (e.g. simpletir.filter.void_turn=false)
+# Environment:
+#   RUN_DIR     outputs of this run: data/, metrics.jsonl, train.log, checkpoints/ (default ./outputs/tiny_cpu)
+#   STEPS       GRPO steps (default 4)
+#   MODEL_PATH  a model folder to train instead of the tiny one
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+  sed -n '2,/^set -/p' "$0" | sed -e '/^set -/d' -e 's/^# \{0,1\}//'
+  exit 0
+fi
+RUN_DIR="$(mkdir -p "${RUN_DIR:-outputs/tiny_cpu}" && cd "${RUN_DIR:-outputs/tiny_cpu}" && pwd)"
+STEPS="${STEPS:-4}"
+
+echo "[tiny] building (or reusing) the tiny TIR model..."
+MODEL_PATH="${MODEL_PATH:-$(python -m simpletir.tiny_model model)}"
+python -m simpletir.tiny_model data "$RUN_DIR/data" >/dev/null
+echo "[tiny] model: $MODEL_PATH"
+echo "[tiny] data:  $RUN_DIR/data; verl's log: $RUN_DIR/train.log"
+
+export VERL_PLATFORM=cpu                                   # simpletir's cpu platform for verl
+export VERL_FILE_LOGGER_PATH="$RUN_DIR/metrics.jsonl"      # verl's file logger
+rm -f "$VERL_FILE_LOGGER_PATH"
+
+python -m simpletir.main \
+  actor_rollout_ref.model.path="$MODEL_PATH" \
+  data.train_files="$RUN_DIR/data/train.parquet" \
+  data.val_files="[$RUN_DIR/data/val.parquet]" \
+  data.train_batch_size=4 \
+  data.val_batch_size=16 \
+  data.max_prompt_length=128 \
+  data.max_response_length=256 \
+  data.dataloader_num_workers=0 \
+  actor_rollout_ref.model.use_remove_padding=false \
+  actor_rollout_ref.model.enable_gradient_checkpointing=false \
+  +actor_rollout_ref.model.override_config.attn_implementation=sdpa \
+  actor_rollout_ref.actor.strategy=fsdp2 \
+  actor_rollout_ref.actor.fsdp_config.strategy=fsdp2 \
+  +actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32 \
+  +actor_rollout_ref.actor.fsdp_config.mixed_precision.reduce_dtype=fp32 \
+  +actor_rollout_ref.actor.fsdp_config.mixed_precision.buffer_dtype=fp32 \
+  actor_rollout_ref.actor.fsdp_config.use_torch_compile=false \
+  actor_rollout_ref.actor.use_torch_compile=false \
+  actor_rollout_ref.actor.optim.lr=1e-4 \
+  actor_rollout_ref.actor.ppo_mini_batch_size=4 \
+  actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=16 \
+  actor_rollout_ref.actor.checkpoint.save_contents='[model,optimizer,extra,hf_model]' \
+  actor_rollout_ref.rollout.name=hf \
+  actor_rollout_ref.rollout.dtype=float32 \
+  actor_rollout_ref.rollout.n=4 \
+  actor_rollout_ref.rollout.tensor_model_parallel_size=1 \
+  actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=16 \
+  actor_rollout_ref.rollout.calculate_log_probs=true \
+  actor_rollout_ref.rollout.agent.num_workers=1 \
+  reward.num_workers=1 \
+  transfer_queue.backend.SimpleStorage.num_data_storage_units=1 \
+  simpletir.agent.max_turns=3 \
+  simpletir.agent.val_max_turns=3 \
+  simpletir.agent.max_tokens_per_turn=64 \
+  simpletir.agent.val_max_tokens_per_turn=64 \
+  trainer.device=cpu \
+  trainer.n_gpus_per_node=1 \
+  trainer.nnodes=1 \
+  trainer.total_training_steps="$STEPS" \
+  trainer.save_freq="$STEPS" \
+  trainer.test_freq="$STEPS" \
+  trainer.val_before_train=false \
+  trainer.logger='[console,file]' \
+  trainer.project_name=simpletir \
+  trainer.experiment_name=tiny_cpu \
+  trainer.default_local_dir="$RUN_DIR/checkpoints" \
+  +ray_kwargs.ray_init.num_cpus=8 \
+  +ray_kwargs.ray_init.num_gpus=1 \
+  "$@" > "$RUN_DIR/train.log" 2>&1 &
+TRAIN_PID=$!
+trap 'kill "$TRAIN_PID" 2>/dev/null || true' INT TERM
+python -m simpletir.run_report follow "$VERL_FILE_LOGGER_PATH" --pid "$TRAIN_PID"
+rc=0
+wait "$TRAIN_PID" || rc=$?
+if [[ "$rc" -ne 0 ]]; then
+  echo "[tiny] training failed (exit $rc); the end of $RUN_DIR/train.log:" >&2
+  tail -n 30 "$RUN_DIR/train.log" >&2
+  exit "$rc"
+fi
+python -m simpletir.run_report summary "$VERL_FILE_LOGGER_PATH"
+echo "[tiny] checkpoint: $RUN_DIR/checkpoints/global_step_$STEPS (Hugging Face model in actor/huggingface)"

@@ -1,0 +1,139 @@
+"""Read a training run's metrics as verl's file logger writes them, and print them for a person.
+
+verl's ``file`` logger (``trainer.logger=[...,file]``, path ``VERL_FILE_LOGGER_PATH``) appends one JSON
+object per step: ``{"step": N, "data": {metric: value, ...}}``. ``recipes/train_tiny_cpu.sh`` runs
+``follow`` beside the trainer (one line per step as it lands) and ``summary`` at the end.
+
+    python -m simpletir.run_report follow metrics.jsonl --pid PID
+    python -m simpletir.run_report summary metrics.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+COLUMNS = (
+    ("score", "critic/score/mean", "{:.3f}"),
+    ("void", "simpletir/void_turn_ratio", "{:.2f}"),
+    ("masked", "simpletir/masked_trajectories", "{:.0f}"),
+    ("turns", "simpletir/num_turns_mean", "{:.2f}"),
+    ("code err", "simpletir/code_error_rate", "{:.2f}"),
+    ("grad norm", "actor/grad_norm", "{:.3g}"),
+    ("p diff max", "training/rollout_probs_diff_max", "{:.1e}"),
+    ("step s", "timing_s/step", "{:.1f}"),
+)
+"""What one printed line per step shows: (header, verl metric key, format)."""
+
+
+def read_steps(path: Path) -> list[dict[str, Any]]:
+    """Every complete ``{"step", "data"}`` record of a verl file-logger JSONL (a torn last line is skipped)."""
+    steps = []
+    if not path.is_file():
+        return steps
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("data"), dict):
+            steps.append(record)
+    return steps
+
+
+def _cell(data: dict[str, Any], key: str, fmt: str) -> str:
+    """One formatted metric, ``-`` when the step did not log it."""
+    value = data.get(key)
+    if not isinstance(value, (int, float)):
+        return "-"
+    return "nan" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
+
+
+def header() -> str:
+    """The column headers of ``format_step`` lines."""
+    return "step " + " ".join(f"{name:>10}" for name, _, _ in COLUMNS)
+
+
+def format_step(record: dict[str, Any]) -> str:
+    """One step as a fixed-width line (see ``COLUMNS``)."""
+    cells = [_cell(record["data"], key, fmt) for _, key, fmt in COLUMNS]
+    return f"{record['step']:>4} " + " ".join(f"{cell:>10}" for cell in cells)
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def follow(path: Path, pid: int | None, poll_s: float = 1.0) -> Iterator[str]:
+    """Yield a line per new step of ``path`` until process ``pid`` has exited (then the last ones)."""
+    shown = 0
+    yield header()
+    while True:
+        running = pid is None or _alive(pid)
+        steps = read_steps(path)
+        for record in steps[shown:]:
+            yield format_step(record)
+        shown = len(steps)
+        if not running:
+            return
+        time.sleep(poll_s)
+
+
+def summary(steps: list[dict[str, Any]]) -> str:
+    """A few lines on the whole run: steps, first and last score, void ratio, what was masked."""
+    if not steps:
+        return "no step was logged"
+    first, last = steps[0]["data"], steps[-1]["data"]
+    masked = sum(float(s["data"].get("simpletir/masked_trajectories", 0.0)) for s in steps)
+    skipped = sum(float(s["data"].get("simpletir/skipped_update", 0.0)) for s in steps)
+    lines = [
+        f"steps logged: {len(steps)} (last: {steps[-1]['step']})",
+        f"score: {_cell(first, 'critic/score/mean', '{:.3f}')} -> {_cell(last, 'critic/score/mean', '{:.3f}')}",
+        f"void-turn ratio: {_cell(first, 'simpletir/void_turn_ratio', '{:.2f}')}"
+        f" -> {_cell(last, 'simpletir/void_turn_ratio', '{:.2f}')}",
+        f"trajectories masked out of the update: {masked:.0f}; updates skipped (all masked): {skipped:.0f}",
+        f"rollout vs actor probability, max difference (last step): "
+        f"{_cell(last, 'training/rollout_probs_diff_max', '{:.1e}')}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry (``follow`` or ``summary``); returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m simpletir.run_report", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    follow_cmd = sub.add_parser("follow", help="print a line per step as the run logs it")
+    follow_cmd.add_argument("path", type=Path)
+    follow_cmd.add_argument("--pid", type=int, default=None, help="stop once this process has exited")
+    summary_cmd = sub.add_parser("summary", help="summarise a finished run")
+    summary_cmd.add_argument("path", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "follow":
+        for line in follow(args.path, args.pid):
+            print(line, flush=True)
+        return 0
+    if not args.path.is_file():
+        print(f"run_report: {args.path} does not exist", file=sys.stderr)
+        return 2
+    print(summary(read_steps(args.path)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

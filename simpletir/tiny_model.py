@@ -1,0 +1,303 @@
+"""A tiny TIR-capable model and its data, built locally in about a minute on a CPU (no hub, no download).
+
+``recipes/train_tiny_cpu.sh`` trains it for real through verl; tests use it the same way. What is built:
+
+- a problem set that ships with the package: integer arithmetic questions with exact answers
+  (``tiny_problems``), generated from a fixed seed;
+- TIR demonstrations in the project's own protocol (``simpletir.protocol``): the paper's instruction,
+  a code block, the ``Code execution result:`` observation, ``\\boxed{}``; some answer with
+  ``final_answer()`` in code, some directly;
+- a byte-level BPE tokenizer trained on that text, with a ChatML-style chat template;
+- a small Llama-style model (randomly initialised, ~0.3M parameters) warm-started on the demonstrations
+  for a few hundred steps — on purpose not to convergence, so that its first rollouts hold code blocks,
+  final answers *and* void turns (``void_turn`` rows for the filter to mask).
+
+Everything is deterministic for a given ``TinyModelSpec``; ``build_tiny_model`` caches the result in a
+folder keyed by the spec, written atomically (a concurrent builder never sees half a model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from simpletir.protocol import FINAL_ANSWER_MARKER, OBSERVATION_PREFIX, OBSERVATION_SUFFIX, build_user_content
+
+DATA_SOURCE = "tiny_arith"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+EOS = "<|im_end|>"
+PAD = "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """What to build; every field changes the cache key."""
+
+    vocab_size: int = 1024
+    """BPE vocabulary size (special tokens included)."""
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    max_positions: int = 2048
+    num_problems: int = 512
+    """Arithmetic problems generated for demonstrations and RL."""
+    warmup_steps: int = 600
+    """Supervised steps on the demonstrations (few enough that void turns remain)."""
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+    def key(self) -> str:
+        """A short stable hash of the spec (the cache folder name)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One question with its exact integer answer."""
+
+    question: str
+    answer: int
+    expression: str
+    """The Python expression that computes ``answer``."""
+
+
+def tiny_problems(count: int, seed: int = 0) -> list[Problem]:
+    """``count`` distinct arithmetic problems (sums, products, differences, remainders), deterministic."""
+    rng = random.Random(seed)
+    templates = [
+        ("What is {a} + {b}?", "{a} + {b}"),
+        ("Compute {a} * {b}.", "{a} * {b}"),
+        ("What is {a} minus {b}?", "{a} - {b}"),
+        ("What is the remainder when {a} is divided by {b}?", "{a} % {b}"),
+    ]
+    problems: dict[str, Problem] = {}
+    while len(problems) < count:
+        question, expression = rng.choice(templates)
+        a, b = rng.randint(2, 30), rng.randint(2, 9)
+        text = question.format(a=a, b=b)
+        code = expression.format(a=a, b=b)
+        problems.setdefault(text, Problem(text, int(eval(code)), code))
+    return list(problems.values())
+
+
+def demonstration(problem: Problem, style: int) -> list[tuple[str, bool]]:
+    """An assistant turn sequence for ``problem`` as (text, trained) pieces; observations are not trained.
+
+    ``style`` 0: code that prints, then the boxed answer; 1: ``final_answer()`` in code; 2: boxed directly.
+    """
+    answer = problem.answer
+    if style == 0:
+        return [
+            (f"Let me compute it with Python.\n```python\nprint({problem.expression})\n```", True),
+            (f"{OBSERVATION_PREFIX}{answer}{OBSERVATION_SUFFIX}", False),
+            (f"\nThe answer is {FINAL_ANSWER_MARKER}{answer}}}.", True),
+        ]
+    if style == 1:
+        return [
+            (f"```python\nresult = {problem.expression}\nfinal_answer(result)\n```", True),
+            (f"{OBSERVATION_PREFIX}{FINAL_ANSWER_MARKER}{answer}}}{OBSERVATION_SUFFIX}", False),
+        ]
+    return [(f"The answer is {FINAL_ANSWER_MARKER}{answer}}}.", True)]
+
+
+def prompt_messages(problem: Problem) -> list[dict[str, str]]:
+    """The chat prompt of ``problem``: the paper's instruction followed by the question."""
+    return [{"role": "user", "content": build_user_content(problem.question)}]
+
+
+def verl_rows(problems: list[Problem], split: str, agent_name: str) -> list[dict[str, Any]]:
+    """Rows in the columns ``simpletir-prepare-data`` writes (verl's RL dataset format)."""
+    return [
+        {
+            "data_source": DATA_SOURCE,
+            "prompt": prompt_messages(problem),
+            "ability": "math",
+            "reward_model": {"style": "rule", "ground_truth": str(problem.answer)},
+            "extra_info": {"index": index, "split": split, "question": problem.question},
+            "agent_name": agent_name,
+        }
+        for index, problem in enumerate(problems)
+    ]
+
+
+def write_datasets(
+    out_dir: Path, spec: TinyModelSpec = TinyModelSpec(), val_size: int = 16
+) -> dict[str, Path]:
+    """Write ``train.parquet`` and ``val.parquet`` of tiny problems into ``out_dir``; return their paths."""
+    import pandas as pd
+
+    problems = tiny_problems(spec.num_problems, spec.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out_dir / "train.parquet", "val": out_dir / "val.parquet"}
+    splits = {
+        "train": verl_rows(problems[val_size:], "train", "simpletir_agent"),
+        "val": verl_rows(problems[:val_size], "test", "simpletir_agent_eval"),
+    }
+    for name, rows in splits.items():
+        pd.DataFrame.from_records(rows).to_parquet(paths[name], index=False)
+    return paths
+
+
+def _train_tokenizer(spec: TinyModelSpec, texts: list[str]) -> Any:
+    """A byte-level BPE tokenizer trained on ``texts`` with the chat template and special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    # Words may merge within a line (short prompts), never across a newline, a fence or a digit.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(pattern="\n", behavior="isolated"),
+            pre_tokenizers.Split(pattern="```", behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=[PAD, "<|im_start|>", EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, pad_token=PAD, bos_token=None)
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _examples(tokenizer: Any, problems: list[Problem], seed: int) -> list[tuple[list[int], list[int]]]:
+    """(input ids, loss labels) per demonstration; the prompt and observations are labelled -100."""
+    rng = random.Random(seed)
+    examples = []
+    for problem in problems:
+        text = tokenizer.apply_chat_template(
+            prompt_messages(problem), add_generation_prompt=True, tokenize=False
+        )
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        labels = [-100] * len(ids)
+        for text, trained in [*demonstration(problem, rng.randrange(3)), (EOS, True)]:
+            piece = tokenizer.encode(text, add_special_tokens=False)
+            ids += piece
+            labels += piece if trained else [-100] * len(piece)
+        examples.append((ids, labels))
+    return examples
+
+
+def _warm_start(
+    model: Any, examples: list[tuple[list[int], list[int]]], spec: TinyModelSpec, pad_id: int
+) -> None:
+    """Supervised training on the demonstrations (AdamW, constant LR)."""
+    import torch
+    from tqdm import tqdm
+
+    rng = random.Random(spec.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small runs fastest on one thread (and shares the machine)
+    model.train()
+    for _ in tqdm(range(spec.warmup_steps), desc="warm-start tiny model", leave=False, disable=None):
+        batch = rng.sample(examples, min(spec.batch_size, len(examples)))
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.full((len(batch), width), pad_id)
+        labels = torch.full((len(batch), width), -100)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (ids, lab) in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            labels[row, : len(lab)] = torch.tensor(lab)
+            mask[row, : len(ids)] = 1
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    torch.set_num_threads(threads)
+
+
+def default_cache_dir() -> Path:
+    """``$SIMPLETIR_CACHE`` or ``~/.cache/simpletir``."""
+    return Path(os.environ.get("SIMPLETIR_CACHE", Path.home() / ".cache" / "simpletir")).expanduser()
+
+
+def build_tiny_model(spec: TinyModelSpec = TinyModelSpec(), cache_dir: Path | None = None) -> Path:
+    """Build (or reuse) the tiny model for ``spec``; return its folder (a Hugging Face model directory)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as transformers_logging
+
+    target = (cache_dir or default_cache_dir()) / f"tiny-tir-{spec.key()}"
+    if (target / "config.json").is_file():
+        return target
+    problems = tiny_problems(spec.num_problems, spec.seed)
+    rng = random.Random(spec.seed)
+    # The instruction weighs as much as the demonstrations, so BPE merges it into few tokens (short prompts).
+    corpus = [build_user_content(p.question) for p in problems]
+    corpus += ["".join(text for text, _ in demonstration(p, rng.randrange(3))) for p in problems]
+    tokenizer = _train_tokenizer(spec, corpus)
+    torch.manual_seed(spec.seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.hidden_size * 2,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        num_key_value_heads=spec.num_heads,
+        max_position_embeddings=spec.max_positions,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    model = LlamaForCausalLM(config)
+    _warm_start(model, _examples(tokenizer, problems, spec.seed), spec, tokenizer.pad_token_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    transformers_logging.disable_progress_bar()
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "tiny_model_spec.json").write_text(json.dumps(asdict(spec), indent=2))
+        os.rename(staging, target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry: ``model`` builds (or reuses) the tiny model and prints its folder; ``data DIR`` writes the data."""
+    parser = argparse.ArgumentParser(
+        prog="python -m simpletir.tiny_model", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    model_cmd = sub.add_parser("model", help="build the tiny model (cached) and print its folder")
+    model_cmd.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: $SIMPLETIR_CACHE or ~/.cache/simpletir"
+    )
+    data_cmd = sub.add_parser("data", help="write train.parquet and val.parquet of tiny problems")
+    data_cmd.add_argument("out_dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "model":
+        print(build_tiny_model(cache_dir=args.cache_dir))
+    else:
+        for path in write_datasets(args.out_dir).values():
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

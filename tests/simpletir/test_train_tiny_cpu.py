@@ -1,0 +1,115 @@
+"""The whole loop, for real: ``recipes/train_tiny_cpu.sh`` drives verl's V1 trainer on this CPU.
+
+Data -> the simpletir_agent loop with the local sandbox -> reward -> GRPO advantages -> the void-turn
+filter -> FSDP2 actor update over gloo -> weight sync into the hf rollout server, for two steps. Each
+claim is checked against something the claim's own code did not compute: verl's own metrics
+(``response/aborted_ratio`` counts rows whose response mask is all zero), the checkpoint on disk, and
+the model the run started from.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from simpletir.run_report import read_steps
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipes" / "train_tiny_cpu.sh"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # Ray, verl's workers, the model build: minutes
+
+ROWS_PER_STEP = 16  # data.train_batch_size=4 prompts x rollout.n=4
+NO_GROUP_FILTERS = [
+    "simpletir.filter.min_group_reward_std=null",
+    "simpletir.filter.accuracy_band=null",
+    "simpletir.filter.mask_overlong=false",
+    "simpletir.filter.min_non_overlong=0",
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir
+
+
+def run_recipe(run_dir: Path, model_dir: Path, steps: int, *overrides: str) -> subprocess.CompletedProcess:
+    """Run the recipe from an unrelated working directory, as a user would."""
+    env = {**os.environ, "RUN_DIR": str(run_dir), "STEPS": str(steps), "MODEL_PATH": str(model_dir)}
+    return subprocess.run(
+        ["bash", str(RECIPE), *overrides],
+        cwd=run_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def two_steps(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, list[dict]]:
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    proc = run_recipe(run_dir, model_dir, 2, *NO_GROUP_FILTERS)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir, read_steps(run_dir / "metrics.jsonl")
+
+
+def test_two_steps_train_and_print_a_line_each(two_steps) -> None:
+    run_dir, steps = two_steps
+    assert [s["step"] for s in steps] == [1, 2]
+    assert (run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface" / "config.json").is_file()
+
+
+def test_rollout_and_actor_probabilities_agree_after_each_weight_sync(two_steps) -> None:
+    # step 2 samples with the weights synced after step 1's update: stale weights would show here
+    _, steps = two_steps
+    for step in steps:
+        assert step["data"]["training/rollout_probs_diff_max"] < 1e-4
+
+
+def test_the_update_changed_the_weights(two_steps, model_dir: Path) -> None:
+    run_dir, steps = two_steps
+    assert any(s["data"]["actor/grad_norm"] > 0 for s in steps)
+    trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
+    initial = weights(model_dir)
+    assert trained.keys() == initial.keys()
+    assert any(not torch.equal(trained[k], initial[k].to(trained[k].dtype)) for k in initial)
+
+
+def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
+    """With the group and overlong filters off, the filter masks the void rows and nothing else.
+
+    ``simpletir/void_turn_ratio`` is what the agent loop reported per trajectory (its ``void_turn``
+    column); ``simpletir/masked_trajectories`` is what the trainer hook masked in verl's batch.
+    """
+    _, steps = two_steps
+    for step in steps:
+        data = step["data"]
+        void_rows = data["simpletir/void_turn_ratio"] * ROWS_PER_STEP
+        assert data["simpletir/masked_trajectories"] == pytest.approx(void_rows)
+        assert data["simpletir/skipped_update"] == float(void_rows == ROWS_PER_STEP)
+
+
+def test_a_step_with_every_row_masked_keeps_the_weights_and_logs_finite_numbers(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> None:
+    run_dir = tmp_path_factory.mktemp("run") / "all_masked"
+    proc = run_recipe(
+        run_dir, model_dir, 1, "simpletir.filter.min_group_reward_std=1e9"
+    )  # every group "flat"
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (step,) = read_steps(run_dir / "metrics.jsonl")
+    data = step["data"]
+    assert data["simpletir/skipped_update"] == 1.0 and data["simpletir/kept_ratio"] == 0.0
+    assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
+    trained = weights(run_dir / "checkpoints" / "global_step_1" / "actor" / "huggingface")
+    assert all(torch.equal(trained[k], v.to(trained[k].dtype)) for k, v in weights(model_dir).items())

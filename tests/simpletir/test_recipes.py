@@ -92,6 +92,24 @@ def test_recipe_variables_and_overrides_pass_through(data_dir: Path) -> None:
     }
 
 
+SANDBOX_RECIPES = sorted(
+    p.stem for p in (REPO / "recipes").glob("train_*.sh") if "sandbox_overrides" in p.read_text()
+)
+
+
+def test_every_recipe_with_a_sandbox_is_listed() -> None:
+    assert set(RECIPES) <= set(SANDBOX_RECIPES)
+
+
+@pytest.mark.parametrize("name", SANDBOX_RECIPES)
+@pytest.mark.parametrize("backend", ["http", "sandbox_fusion"])
+def test_a_missing_sandbox_url_stops_the_recipe(name: str, backend: str, data_dir: Path) -> None:
+    proc = run_recipe(name, data_dir, SANDBOX_BACKEND=backend, SANDBOX_URL="")
+    assert proc.returncode != 0
+    assert f"SANDBOX_URL is required for SANDBOX_BACKEND={backend}" in proc.stderr
+    assert "backend: local" not in proc.stdout and "actor_rollout_ref" not in proc.stdout
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_help(name: str) -> None:
     proc = subprocess.run(

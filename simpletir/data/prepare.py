@@ -15,7 +15,7 @@ import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,6 @@ class PrepareStats:
     conflicting: int = 0
     repaired: int = 0
     overlapping: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def normalize_text(text: str) -> str:

@@ -4,7 +4,8 @@ Each row: ``data_source``, ``prompt`` (chat messages with the paper's TIR instru
 ``reward_model`` (``style``, ``ground_truth``), ``extra_info`` (``index``, ``split``, ``id``, ``question``,
 level/subject where known) and ``agent_name`` (``simpletir_agent`` for training,
 ``simpletir_agent_eval`` for benchmarks). Sources: a Hugging Face dataset id (online) or a local
-JSONL/parquet file (offline, tests). Rows are cleaned, deduplicated and counted.
+JSONL/parquet file (offline, tests). Rows are cleaned, deduplicated (``train.parquet`` also across its
+sets) and counted.
 """
 
 from __future__ import annotations

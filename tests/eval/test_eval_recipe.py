@@ -15,6 +15,7 @@ from test_eval_run import KNOWN, Q1, Q2, write_jsonl
 from simpletir.eval.records import load_result
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "eval.sh"
+pytestmark = pytest.mark.timeout(900)
 
 
 def recipe(*args: str, cwd: Path | None = None, **environ: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +28,7 @@ def recipe(*args: str, cwd: Path | None = None, **environ: str) -> subprocess.Co
         ["bash", str(RECIPE), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a hang guard: a run starts four Python processes, slow on a busy machine
         env=env,
         cwd=cwd,
         check=False,

@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 REFUSING_STATUS = {
-    401: "pass --api-key (or set OPENAI_API_KEY)",
-    403: "pass --api-key (or set OPENAI_API_KEY)",
+    401: "pass the server's key with --api-key (or OPENAI_API_KEY)",
+    403: "pass the server's key with --api-key (or OPENAI_API_KEY)",
     404: "simpletir-eval uses only the text-completions endpoint /v1/completions, which vLLM and SGLang serve "
     "(chat-only servers are not supported); check --url and --model",
     405: "simpletir-eval uses only the text-completions endpoint /v1/completions; check --url",

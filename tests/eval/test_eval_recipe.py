@@ -78,7 +78,7 @@ def test_recipe_checks_the_data_before_starting_a_server(tmp_path: Path) -> None
     (fake_bin / "vllm").write_text(f"#!/bin/sh\ntouch {started}\nexit 1\n")  # records that it was started
     (fake_bin / "vllm").chmod(0o755)
     path = f"{fake_bin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    done = recipe("--model", str(tmp_path / "ckpt"), HOME=str(tmp_path), PATH=path)
+    done = recipe("--model", str(tmp_path / "ckpt"), cwd=tmp_path, HOME=str(tmp_path), PATH=path)
     assert done.returncode == 2
     expected = tmp_path / "data" / "simpletir" / "aime24.parquet"  # prepare_data.sh's default, not ./data
     assert f"benchmark 'aime24': neither {expected}" in done.stderr

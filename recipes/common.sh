@@ -13,18 +13,20 @@ PROJECT_NAME="${PROJECT_NAME:-simpletir}"
 CKPT_DIR="${CKPT_DIR:-checkpoints/$PROJECT_NAME/$EXPERIMENT_NAME}"
 export DATA_DIR
 
-# Hydra overrides for the sandbox backend chosen above.
+# Set the array SANDBOX_ARGS to the hydra overrides of the sandbox backend chosen above; says what is missing
+# and returns 2 when a variable it needs is unset. Call it as a statement (`sandbox_overrides`), so that
+# `set -e` stops the recipe on failure: inside $(...) or <(...) bash drops the status and the recipe would go
+# on with the wrong sandbox.
 sandbox_overrides() {
-  local args=("simpletir.sandbox.backend=$SANDBOX_BACKEND")
+  SANDBOX_ARGS=("simpletir.sandbox.backend=$SANDBOX_BACKEND")
   case "$SANDBOX_BACKEND" in
     http)
       [ -n "$SANDBOX_URL" ] || { echo "SANDBOX_URL is required for SANDBOX_BACKEND=http" >&2; return 2; }
-      args+=("+simpletir.sandbox.options.url=[${SANDBOX_URL}]") ;;
+      SANDBOX_ARGS+=("+simpletir.sandbox.options.url=[${SANDBOX_URL}]") ;;
     sandbox_fusion)
       [ -n "$SANDBOX_URL" ] || { echo "SANDBOX_URL is required for SANDBOX_BACKEND=sandbox_fusion" >&2; return 2; }
-      args+=("+simpletir.sandbox.options.url=${SANDBOX_URL}") ;;
+      SANDBOX_ARGS+=("+simpletir.sandbox.options.url=${SANDBOX_URL}") ;;
   esac
-  printf '%s\n' "${args[@]}"
 }
 
 # Print the recipe's header comment as --help.

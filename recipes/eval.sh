@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Evaluate a checkpoint on AIME24, AIME25, AMC23 and MATH500 with the paper's settings
 # (32 samples, temperature 1.0, top-p 1.0, 10 turns, 12k tokens per turn, 36k per response).
-# Starts `vllm serve` on this machine unless --url points at a running OpenAI-compatible server.
+# Starts `vllm serve` on this machine unless --url points at a running OpenAI-compatible server (one that
+# serves /v1/completions). Checks the options, the data and the output directory before it starts anything.
 set -euo pipefail
 
 usage() {
@@ -13,7 +14,8 @@ Usage: recipes/eval.sh --model PATH [options] [-- extra simpletir-eval run optio
   --url URL             use this running server instead of starting vLLM (e.g. http://host:8000)
   --tokenizer PATH      tokenizer with the chat template (default: --model)
   --no-chat-template    send the raw prompt (Zero-RL prompt without chat template)
-  --data-dir DIR        benchmark files <name>.parquet or <name>.jsonl (default: data)
+  --data-dir DIR        benchmark files <name>.parquet or <name>.jsonl (default: $DATA_DIR, else
+                        ~/data/simpletir, where recipes/prepare_data.sh writes)
   --benchmarks LIST     comma-separated (default: aime24,aime25,amc23,math500)
   --output-dir DIR      results, summary, report and viewer (default: eval_results/<model name>)
   --samples N           samples per problem (default: 32)
@@ -24,6 +26,9 @@ Usage: recipes/eval.sh --model PATH [options] [-- extra simpletir-eval run optio
   --gpu-memory-utilization F   (default: 0.9)
   -h, --help            this help
 
+An output directory that holds an earlier run is refused unless `-- --resume` (continue it) or
+`-- --overwrite` (replace it) is given.
+
 GPU needs (vLLM): a 7B model in bf16 fits one 80 GB GPU (--tp 1); a 32B model needs --tp 2 or more
 on 80 GB GPUs. The run is 30+30+40+500 problems x 32 samples = 19,200 trajectories.
 USAGE
@@ -33,7 +38,7 @@ MODEL_PATH="${MODEL_PATH:-}"
 URL=""
 TOKENIZER=""
 CHAT=(--tokenizer)
-DATA_DIR="data"
+DATA_DIR="${DATA_DIR:-$HOME/data/simpletir}"
 BENCHMARKS="aime24,aime25,amc23,math500"
 OUTPUT_DIR=""
 SAMPLES=32
@@ -78,14 +83,35 @@ if [[ "${CHAT[0]}" == "--tokenizer" ]]; then
   CHAT=(--tokenizer "$TOKENIZER")
 fi
 OUTPUT_DIR="${OUTPUT_DIR:-eval_results/$(basename "${MODEL_PATH:-remote}")}"
+START_VLLM=""
+if [[ -z "$URL" ]]; then
+  START_VLLM=1
+  URL="http://127.0.0.1:${PORT}"
+fi
+RUN_ARGS=(
+  --url "$URL"
+  "${CHAT[@]}"
+  --data-dir "$DATA_DIR"
+  --benchmarks "$BENCHMARKS"
+  --samples "$SAMPLES"
+  --temperature 1.0
+  --top-p 1.0
+  --max-turns 10
+  --max-tokens-per-turn 12000
+  --max-response-tokens 36000
+  --concurrency "$CONCURRENCY"
+  --output-dir "$OUTPUT_DIR"
+  "${EXTRA[@]}"
+)
+# Options, benchmark files, tokenizer and output directory, before any server is started.
+simpletir-eval run "${RUN_ARGS[@]}" --dry-run
 
 VLLM_PID=""
 cleanup() { if [[ -n "$VLLM_PID" ]]; then kill "$VLLM_PID" 2>/dev/null || true; wait "$VLLM_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
-if [[ -z "$URL" ]]; then
+if [[ -n "$START_VLLM" ]]; then
   command -v vllm >/dev/null || { echo "eval.sh: vllm not found (pip install -e '.[gpu]'), or pass --url" >&2; exit 2; }
-  URL="http://127.0.0.1:${PORT}"
   mkdir -p "$OUTPUT_DIR"
   echo "starting vllm serve $MODEL_PATH on port $PORT (log: $OUTPUT_DIR/vllm.log)"
   vllm serve "$MODEL_PATH" --port "$PORT" --tensor-parallel-size "$TP" \
@@ -102,20 +128,6 @@ if [[ -z "$URL" ]]; then
   curl -sf "$URL/health" >/dev/null || { echo "eval.sh: vllm not healthy after 15 min" >&2; exit 1; }
 fi
 
-simpletir-eval run \
-  --url "$URL" \
-  "${CHAT[@]}" \
-  --data-dir "$DATA_DIR" \
-  --benchmarks "$BENCHMARKS" \
-  --samples "$SAMPLES" \
-  --temperature 1.0 \
-  --top-p 1.0 \
-  --max-turns 10 \
-  --max-tokens-per-turn 12000 \
-  --max-response-tokens 36000 \
-  --concurrency "$CONCURRENCY" \
-  --output-dir "$OUTPUT_DIR" \
-  "${EXTRA[@]}"
-
+simpletir-eval run "${RUN_ARGS[@]}"
 simpletir-eval report "$OUTPUT_DIR/results.json" -o "$OUTPUT_DIR/report"
 simpletir-eval view "$OUTPUT_DIR/results.json" -o "$OUTPUT_DIR/trajectories.html" --samples-per-problem 4

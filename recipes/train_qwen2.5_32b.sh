@@ -22,7 +22,7 @@ NNODES="${NNODES:-4}"
 EXPERIMENT_NAME="${EXPERIMENT_NAME:-simpletir_qwen2.5_32b}"
 source "$HERE/common.sh"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then recipe_help "$0"; exit 0; fi
-mapfile -t SANDBOX_ARGS < <(sandbox_overrides)
+sandbox_overrides
 
 python -m simpletir.main \
   actor_rollout_ref.model.path="$MODEL_PATH" \

@@ -14,7 +14,7 @@ MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-0.5B-Instruct}"
 EXPERIMENT_NAME="${EXPERIMENT_NAME:-simpletir_smoke_0.5b}"
 source "$HERE/common.sh"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then recipe_help "$0"; exit 0; fi
-mapfile -t SANDBOX_ARGS < <(sandbox_overrides)
+sandbox_overrides
 
 if [[ "${SIMPLETIR_DRY_RUN:-0}" != "1" ]]; then
   python -m simpletir.main --check-runtime   # a CUDA GPU and vLLM, before preparing any data

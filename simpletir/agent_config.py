@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pydantic import PositiveInt, TypeAdapter, ValidationError
+
 from simpletir.code_runner import CodeRunSettings
 
 
@@ -12,15 +14,15 @@ from simpletir.code_runner import CodeRunSettings
 class TIRAgentConfig:
     """Settings of one agent loop (``simpletir.agent``); defaults are the paper's training values."""
 
-    max_turns: int = 5
+    max_turns: PositiveInt = 5
     """Generations per trajectory in training (the paper: 5, raised to 10 late in its schedule)."""
-    val_max_turns: int = 10
+    val_max_turns: PositiveInt = 10
     """Generations per trajectory in validation and evaluation."""
-    max_tokens_per_turn: int = 8000
+    max_tokens_per_turn: PositiveInt = 8000
     """New tokens per generation in training."""
-    val_max_tokens_per_turn: int = 12000
+    val_max_tokens_per_turn: PositiveInt = 12000
     """New tokens per generation in validation."""
-    max_observation_tokens: int = 4096
+    max_observation_tokens: PositiveInt = 4096
     """Tokens of one observation appended to the context at most."""
     apply_chat_template: bool = True
     """False: the prompt is the user message's text alone (Zero RL from a base model, no template)."""
@@ -49,13 +51,21 @@ class SandboxSettings:
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, with a clear error for unknown keys."""
+    """Build dataclass ``cls`` from a mapping; an unknown key, a wrong type or a value out of range raises
+    ``ValueError`` with one line naming the key (e.g. ``simpletir.agent.max_turns='abc': …``)."""
     data = dict(data or {})
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
-    return cls(**data)
+    try:
+        return TypeAdapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise ValueError(
+            "; ".join(
+                f"{where}.{'.'.join(map(str, e['loc']))}={e['input']!r}: {e['msg']}" for e in exc.errors()
+            )
+        ) from None
 
 
 def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
@@ -66,8 +76,6 @@ def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
     code = _build(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
     agent_cfg = _build(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
     sandbox_cfg = _build(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
-    if agent_cfg.max_turns < 1 or agent_cfg.val_max_turns < 1:
-        raise ValueError("simpletir.agent.max_turns and val_max_turns must be at least 1")
     return agent_cfg, sandbox_cfg
 
 

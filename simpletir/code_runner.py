@@ -11,6 +11,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
 from simpletir.protocol import build_program, format_observation, has_final_answer, observation_body
 from simpletir.sandbox import ExecResult, ExecStatus, Sandbox
 
@@ -23,15 +25,15 @@ SANDBOX_FAILURE_OBSERVATION = "Sandbox error: the code could not be executed"
 class CodeRunSettings:
     """How a turn's code is executed and shown to the model (defaults: the paper's values)."""
 
-    timeout_s: float = 5.0
+    timeout_s: PositiveFloat = 5.0
     """Wall-clock limit per program."""
-    max_observation_chars: int = 512
+    max_observation_chars: PositiveInt = 512
     """Observation text is cut to this many characters (head + note + tail)."""
-    stderr_lines: int = 1
+    stderr_lines: NonNegativeInt = 1
     """When stderr is non-empty, only its last this-many lines are shown."""
-    sandbox_retries: int = 2
+    sandbox_retries: NonNegativeInt = 2
     """Extra attempts after a ``sandbox_error`` (an infrastructure fault), with a short backoff."""
-    retry_backoff_s: float = 0.5
+    retry_backoff_s: NonNegativeFloat = 0.5
     """Delay before the first retry; doubles per retry."""
 
 

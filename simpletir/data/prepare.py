@@ -4,7 +4,8 @@ Each row: ``data_source``, ``prompt`` (chat messages with the paper's TIR instru
 ``reward_model`` (``style``, ``ground_truth``), ``extra_info`` (``index``, ``split``, ``id``, ``question``,
 level/subject where known) and ``agent_name`` (``simpletir_agent`` for training,
 ``simpletir_agent_eval`` for benchmarks). Sources: a Hugging Face dataset id (online) or a local
-JSONL/parquet file (offline, tests). Rows are cleaned, deduplicated and counted.
+JSONL/parquet file (offline, tests). Rows are cleaned, deduplicated (``train.parquet`` also across its
+sets) and counted.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import json
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,6 @@ class PrepareStats:
     conflicting: int = 0
     repaired: int = 0
     overlapping: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def normalize_text(text: str) -> str:
@@ -146,11 +146,18 @@ def read_local(path: Path) -> list[dict[str, Any]]:
 
 def load_hf(spec: DatasetSpec, data_files: str | None = None) -> list[dict[str, Any]]:
     """Rows of ``spec`` through ``datasets.load_dataset``: from the hub (needs network access), or from a
-    local ``data_files`` JSONL/parquet (``--hf-data-files``, offline; same code path)."""
+    local ``data_files`` JSONL/parquet (``--hf-data-files``, offline; same code path). Raises ``DataError``
+    when the hub cannot be reached."""
     import datasets
 
     if data_files is None:
-        dataset = datasets.load_dataset(spec.hf_id, spec.hf_config, split=spec.hf_split)
+        try:
+            dataset = datasets.load_dataset(spec.hf_id, spec.hf_config, split=spec.hf_split)
+        except OSError as exc:
+            raise DataError(
+                f"{spec.hf_id}: cannot load from the Hugging Face hub ({exc}); offline, pass --shared-dir DIR "
+                "with the JSONL files (recipes: SHARED_DATA_DIR) or --source FILE"
+            ) from None
     else:
         builder = "parquet" if data_files.endswith(".parquet") else "json"
         dataset = datasets.load_dataset(builder, data_files=data_files, split="train")
@@ -194,6 +201,26 @@ def _answer_text(answer: Any) -> str | None:
     return answer.strip()
 
 
+def find_duplicates(problems: Sequence[str], answers: Sequence[str]) -> tuple[list[int], int, int]:
+    """Group rows by ``normalize_text`` of the problem; returns (the first index of every group whose answers
+    all agree by the reward's grader, in first-seen order; duplicate rows dropped; conflicting rows dropped)."""
+    from simpletir.eval.metrics import symbolic_same
+
+    by_text: dict[str, list[int]] = defaultdict(list)
+    for index, problem in enumerate(problems):
+        by_text[normalize_text(problem)].append(index)
+    kept: list[int] = []
+    duplicates = conflicting = 0
+    for indices in by_text.values():
+        first = answers[indices[0]]
+        if all(symbolic_same(answers[i], first) for i in indices[1:]):
+            kept.append(indices[0])
+            duplicates += len(indices) - 1
+        else:
+            conflicting += len(indices)
+    return kept, duplicates, conflicting
+
+
 def build_records(
     spec: DatasetSpec,
     rows: Iterable[dict[str, Any]],
@@ -217,26 +244,34 @@ def build_records(
             problem, changed = repair_control_characters(problem)
             stats.repaired += changed
         candidates.append((problem, answer, row, number))
-    by_text: dict[str, list[int]] = defaultdict(list)
-    for i, (problem, _, _, _) in enumerate(candidates):
-        by_text[normalize_text(problem)].append(i)
+    kept, stats.duplicates, stats.conflicting = find_duplicates(
+        [c[0] for c in candidates], [c[1] for c in candidates]
+    )
     records = []
-    for key, indices in by_text.items():
-        answers = {normalize_text(candidates[i][1]) or candidates[i][1] for i in indices}
-        if len(answers) > 1:
-            stats.conflicting += len(indices)
-            continue
-        stats.duplicates += len(indices) - 1
-        if exclude and key in exclude:
+    for problem, answer, row, number in (candidates[i] for i in kept):
+        if exclude and normalize_text(problem) in exclude:
             stats.overlapping += 1
             continue
-        problem, answer, row, number = candidates[indices[0]]
         records.append(_record(spec, problem, answer, row, number))
     records.sort(key=lambda r: r["extra_info"]["source_row"])
     for index, record in enumerate(records):
         record["extra_info"]["index"] = index
     stats.kept = len(records)
     return records, stats
+
+
+def merge_sets(parts: Sequence[list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], PrepareStats]:
+    """Concatenate prepared sets in order, deduplicated across sets like within one (the first set's row is
+    kept; a problem whose sets disagree on the answer is dropped from all); ``index`` is renumbered."""
+    records = [record for part in parts for record in part]
+    kept, duplicates, conflicting = find_duplicates(
+        [r["extra_info"]["question"] for r in records], [r["reward_model"]["ground_truth"] for r in records]
+    )
+    merged = [records[i] for i in sorted(kept)]
+    for index, record in enumerate(merged):
+        record["extra_info"] = {**record["extra_info"], "index": index}
+    stats = PrepareStats(read=len(records), kept=len(merged), duplicates=duplicates, conflicting=conflicting)
+    return merged, stats
 
 
 def _record(
@@ -269,16 +304,15 @@ def write_parquet(records: list[dict[str, Any]], path: Path) -> None:
     pd.DataFrame.from_records(records).to_parquet(path, index=False)
 
 
-def prepare(
+def prepare_records(
     name: str,
     source: str | None,
-    out: Path,
     *,
     repair: bool = True,
     exclude: set[str] | None = None,
     hf_data_files: str | None = None,
-) -> PrepareStats:
-    """Prepare dataset ``name`` from a local file (``source``) or the hub (``source`` None) into ``out``."""
+) -> tuple[list[dict[str, Any]], PrepareStats]:
+    """Records and counts of dataset ``name`` from a local file (``source``) or the hub (``source`` None)."""
     try:
         spec = DATASETS[name]
     except KeyError:
@@ -292,6 +326,22 @@ def prepare(
         raise DataError(
             f"{source or spec.hf_id}: no usable rows (read {stats.read}, without an answer {stats.no_answer})"
         )
+    return records, stats
+
+
+def prepare(
+    name: str,
+    source: str | None,
+    out: Path,
+    *,
+    repair: bool = True,
+    exclude: set[str] | None = None,
+    hf_data_files: str | None = None,
+) -> PrepareStats:
+    """Prepare dataset ``name`` from a local file (``source``) or the hub (``source`` None) into ``out``."""
+    records, stats = prepare_records(
+        name, source, repair=repair, exclude=exclude, hf_data_files=hf_data_files
+    )
     write_parquet(records, out)
     return stats
 
@@ -305,6 +355,19 @@ def benchmark_keys(files: Iterable[Path]) -> set[str]:
     return keys
 
 
+def shared_sources(shared_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    """The offline file of each of ``names`` found in ``shared_dir``; raises ``DataError`` when the directory
+    does not exist or holds none of them (a mistyped path must not fall back to the hub silently)."""
+    if not shared_dir.is_dir():
+        raise DataError(f"--shared-dir {shared_dir}: no such directory")
+    expected = {name: shared_dir / DATASETS[name].shared_file for name in names if DATASETS[name].shared_file}
+    found = {name: str(path) for name, path in expected.items() if path.is_file()}
+    if not found:
+        files = ", ".join(sorted(path.name for path in expected.values()))
+        raise DataError(f"--shared-dir {shared_dir} holds none of {files}")
+    return found
+
+
 def prepare_all(
     out_dir: Path,
     shared_dir: Path | None,
@@ -313,27 +376,21 @@ def prepare_all(
     repair: bool = True,
     drop_overlap: bool = True,
 ) -> dict[str, PrepareStats]:
-    """Write the four benchmarks and ``train.parquet`` (the ``train_mix`` sets, overlap with benchmarks dropped)."""
+    """Write the four benchmarks, ``train_<set>.parquet`` per ``train_mix`` set (overlap with benchmarks
+    dropped) and ``train.parquet`` (the sets merged by ``merge_sets``); files absent from ``shared_dir``
+    come from the hub."""
+    sources = shared_sources(shared_dir, [*BENCHMARKS, *train_mix]) if shared_dir is not None else {}
     stats: dict[str, PrepareStats] = {}
-
-    def source_of(name: str) -> str | None:
-        spec = DATASETS[name]
-        if shared_dir is not None and spec.shared_file and (shared_dir / spec.shared_file).is_file():
-            return str(shared_dir / spec.shared_file)
-        return None
-
     for name in BENCHMARKS:
-        stats[name] = prepare(name, source_of(name), out_dir / f"{name}.parquet", repair=repair)
+        stats[name] = prepare(name, sources.get(name), out_dir / f"{name}.parquet", repair=repair)
     exclude = benchmark_keys(out_dir / f"{n}.parquet" for n in BENCHMARKS) if drop_overlap else None
     parts = []
     for name in train_mix:
-        path = out_dir / f"train_{name}.parquet"
-        stats[name] = prepare(name, source_of(name), path, repair=repair, exclude=exclude)
-        parts.append(pd.read_parquet(path))
-    train = pd.concat(parts, ignore_index=True)
-    train["extra_info"] = [{**extra, "index": i} for i, extra in enumerate(train["extra_info"])]
-    train.to_parquet(out_dir / "train.parquet", index=False)
-    stats["train"] = PrepareStats(read=len(train), kept=len(train))
+        records, stats[name] = prepare_records(name, sources.get(name), repair=repair, exclude=exclude)
+        write_parquet(records, out_dir / f"train_{name}.parquet")
+        parts.append(records)
+    train, stats["train"] = merge_sets(parts)
+    write_parquet(train, out_dir / "train.parquet")
     return stats
 
 
@@ -383,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError(f"--train-mix: {unknown} are not training sets")
             stats = prepare_all(Path(args.out_dir), shared, mix, repair=not args.no_repair,
                                 drop_overlap=not args.keep_overlap)  # fmt: skip
+            names = ["train", *(f"train_{m}" for m in mix), *BENCHMARKS]
+            written = f"{', '.join(f'{n}.parquet' for n in names)} in {Path(args.out_dir).resolve()}"
         elif args.dataset and args.out:
             stats = {
                 args.dataset: prepare(
@@ -390,12 +449,14 @@ def main(argv: list[str] | None = None) -> int:
                     hf_data_files=args.hf_data_files,
                 )
             }  # fmt: skip
+            written = str(Path(args.out).resolve())
         else:
             raise DataError("give --dataset NAME --out FILE [--source FILE], or --all")
     except (DataError, OSError) as exc:
         print(f"simpletir-prepare-data: error: {exc}", file=sys.stderr)
         return 2
     print(format_stats(stats))
+    print(f"wrote {written}")
     return 0
 
 

@@ -9,9 +9,11 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlparse
 
 from simpletir.code_runner import CodeRunSettings
 from simpletir.eval.benchmarks import BenchmarkFileError, Problem, load_benchmark, render_prompt
@@ -24,6 +26,7 @@ from simpletir.eval.records import (
     ResultFileError,
     TrajectoryRecord,
     load_checkpoint,
+    load_result,
     save_result,
 )
 from simpletir.eval.rollout import Job, RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
@@ -36,6 +39,27 @@ SUBCOMMANDS = {"run", "report", "view"}
 
 class UsageError(ValueError):
     """Bad command-line input, reported as one line and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line pointing to ``--help`` (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one line and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """Parse ``--extra-body``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"top_k\": -1}}', got {text!r}")
+    return value
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -71,7 +95,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     server.add_argument("--request-timeout", type=float, default=1800.0, help="seconds per request attempt")
     server.add_argument("--retries", type=int, default=3, help="retries of a failed request")
     server.add_argument("--retry-backoff", type=float, default=1.0, help="first retry delay (doubles)")
-    server.add_argument("--extra-body", type=json.loads, default={}, help="JSON merged into each request")
+    server.add_argument(
+        "--extra-body", type=_json_object, default={}, help="JSON object merged into each request"
+    )
     sampling = p.add_argument_group("sampling (paper defaults)")
     sampling.add_argument("--samples", type=int, default=32, help="samples per problem (k of avg@k)")
     sampling.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
@@ -103,7 +129,16 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--resume",
         action="store_true",
-        help=f"reuse finished trajectories in OUTPUT_DIR/{CHECKPOINT_NAME} (same options!); failed ones rerun",
+        help=f"reuse finished trajectories in OUTPUT_DIR/{CHECKPOINT_NAME}, or in its results.json when the run "
+        "had finished (same options!); failed ones rerun",
+    )
+    out.add_argument(
+        "--overwrite", action="store_true", help="replace the results of an earlier run in OUTPUT_DIR"
+    )
+    out.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check options, benchmark files, tokenizer and output directory, then exit without contacting the server",
     )
     out.add_argument("--label", default=None, help="run name in reports (default: model name)")
     out.add_argument(
@@ -117,7 +152,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``simpletir-eval`` argument parser with its three subcommands."""
-    parser = argparse.ArgumentParser(prog="simpletir-eval", description=__doc__)
+    parser = _Parser(prog="simpletir-eval", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and sandbox warnings")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
@@ -134,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     view.add_argument("result", type=Path, help="a results.json of simpletir-eval run")
-    view.add_argument("-o", "--output", type=Path, default=Path("trajectories.html"), help="HTML page")
+    view.add_argument(
+        "-o",
+        "--output",
+        default="trajectories.html",
+        help="HTML page, or a directory to write trajectories.html in",
+    )
     view.add_argument(
         "--samples-per-problem",
         type=int,
@@ -164,13 +204,18 @@ def _key(record: TrajectoryRecord) -> tuple[str, str, int]:
 
 
 def _load_tokenizer(path: str) -> Any:
-    """A local tokenizer (no downloads); raises ``UsageError`` when it cannot be loaded."""
+    """A tokenizer from a local directory or the local Hugging Face cache (no downloads); raises
+    ``UsageError`` when it cannot be loaded."""
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load tokenizer from {path!r} (local files only): {exc}") from exc
+        if not Path(path).exists():
+            raise UsageError(
+                f"--tokenizer {path}: no such directory, and not a model in the local Hugging Face cache"
+            ) from None
+        raise UsageError(f"--tokenizer {path}: cannot load a tokenizer from it: {exc}") from None
 
 
 def _check_run_args(args: argparse.Namespace) -> None:
@@ -185,18 +230,79 @@ def _check_run_args(args: argparse.Namespace) -> None:
         raise UsageError("--limit must be at least 1")
     if args.request_timeout <= 0 or args.retries < 0:
         raise UsageError("--request-timeout must be > 0 and --retries >= 0")
+    if args.code_timeout <= 0:
+        raise UsageError("--code-timeout must be > 0")
+    url = urlparse(args.url)
+    if url.scheme not in {"http", "https"} or not url.netloc:
+        raise UsageError(
+            f"--url must be an http:// or https:// server root such as http://127.0.0.1:8000, got {args.url!r}"
+        )
+    if args.resume and args.overwrite:
+        raise UsageError(
+            "--resume keeps an earlier run's trajectories and --overwrite discards them: choose one"
+        )
+    earlier = [
+        args.output_dir / n for n in ("results.json", CHECKPOINT_NAME) if (args.output_dir / n).is_file()
+    ]
+    if earlier and not (args.resume or args.overwrite):
+        raise UsageError(
+            f"{args.output_dir} holds an earlier run ({', '.join(p.name for p in earlier)}); pass --resume to "
+            "continue it, --overwrite to replace it, or another --output-dir"
+        )
 
 
-async def _run(args: argparse.Namespace) -> EvalResult:
-    """Evaluate every benchmark and return the result (trajectories graded, metrics computed)."""
-    from simpletir.reward import compute_score
-    from simpletir.sandbox import SandboxError, create_sandbox
+def _reusable(output_dir: Path) -> tuple[list[TrajectoryRecord], Path]:
+    """The finished trajectories of an earlier run in ``output_dir`` and the file they are from: its
+    checkpoint or, when it had finished, its ``results.json``; failed ones are left out (they rerun)."""
+    checkpoint = output_dir / CHECKPOINT_NAME
+    results = output_dir / "results.json"
+    if checkpoint.is_file() or not results.is_file():
+        return [r for r in load_checkpoint(checkpoint) if r.end_reason != "failed"], checkpoint
+    return [r for r in load_result(results).trajectories if r.end_reason != "failed"], results
 
+
+@dataclass
+class _Plan:
+    """What a run will do: its trajectories, which are already done, and how to count tokens."""
+
+    jobs: list[Job]
+    kept: list[TrajectoryRecord]
+    todo: list[Job]
+    order: dict[tuple[str, str, int], int]
+    tokenizer: Any
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """Check everything that needs no server (options, data, tokenizer, output directory) and list the
+    trajectories to run; raises ``UsageError`` (or a file error) on the first problem."""
+    _check_run_args(args)
     problems: list[Problem] = []
     for path in _benchmark_files(args):
         problems.extend(load_benchmark(path, limit=args.limit))
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     template = None if args.no_chat_template else tokenizer
+    jobs = [
+        Job(index, problem, render_prompt(problem.messages, template), sample)
+        for index, (problem, sample) in enumerate((p, s) for p in problems for s in range(args.samples))
+    ]
+    order = {(j.problem.benchmark, j.problem.problem_id, j.sample_index): j.index for j in jobs}
+    kept: list[TrajectoryRecord] = []
+    if args.resume:
+        earlier, source = _reusable(args.output_dir)
+        kept = list({_key(r): r for r in earlier if _key(r) in order}.values())
+    finished = {_key(r) for r in kept}
+    todo = [j for j in jobs if (j.problem.benchmark, j.problem.problem_id, j.sample_index) not in finished]
+    if args.resume:
+        print(f"resuming: {len(kept)} trajectories from {source}, {len(todo)} to run", file=sys.stderr)
+    return _Plan(jobs, kept, todo, order, tokenizer)
+
+
+async def _run(args: argparse.Namespace, plan: _Plan) -> EvalResult:
+    """Evaluate the planned trajectories and return the result (trajectories graded, metrics computed)."""
+    from simpletir.reward import compute_score
+    from simpletir.sandbox import SandboxError, create_sandbox
+
+    tokenizer = plan.tokenizer
     if tokenizer is not None:
 
         def count_tokens(text: str) -> int:
@@ -222,18 +328,7 @@ async def _run(args: argparse.Namespace) -> EvalResult:
         retries=args.retries,
         backoff_s=args.retry_backoff,
     )
-    jobs = [
-        Job(index, problem, render_prompt(problem.messages, template), sample)
-        for index, (problem, sample) in enumerate((p, s) for p in problems for s in range(args.samples))
-    ]
-    order = {(j.problem.benchmark, j.problem.problem_id, j.sample_index): j.index for j in jobs}
     checkpoint = args.output_dir / CHECKPOINT_NAME
-    kept = [r for r in load_checkpoint(checkpoint) if r.end_reason != "failed"] if args.resume else []
-    kept = list({_key(r): r for r in kept if _key(r) in order}.values())
-    finished = {_key(r) for r in kept}
-    todo = [j for j in jobs if (j.problem.benchmark, j.problem.problem_id, j.sample_index) not in finished]
-    if args.resume:
-        print(f"resuming: {len(kept)} trajectories from {checkpoint}, {len(todo)} to run", file=sys.stderr)
 
     def grade(record: TrajectoryRecord) -> dict[str, Any]:
         return compute_score(record.data_source, record.response, record.ground_truth)
@@ -247,11 +342,11 @@ async def _run(args: argparse.Namespace) -> EvalResult:
             raise UsageError(f"cannot create sandbox {args.sandbox!r}: {exc}") from exc
         async with sandbox:
             runner = TrajectoryRunner(client, sandbox, settings, count_tokens)
-            writer = CheckpointWriter(checkpoint, kept)
+            writer = CheckpointWriter(checkpoint, plan.kept)
             try:
                 records = await run_trajectories(
                     runner,
-                    todo,
+                    plan.todo,
                     grade,
                     concurrency=args.concurrency,
                     progress=not args.no_progress,
@@ -259,7 +354,7 @@ async def _run(args: argparse.Namespace) -> EvalResult:
                 )
             finally:
                 writer.close()
-    records = sorted(kept + records, key=lambda r: order[_key(r)])
+    records = sorted(plan.kept + records, key=lambda r: plan.order[_key(r)])
     same = symbolic_same if args.maj_equivalence == "symbolic" else exact_same
     recorded = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "api_key"}
     recorded["data"] = [str(p) for p in args.data]
@@ -278,8 +373,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """``run``: evaluate, write ``results.json`` and ``summary.md``, print the summary."""
     from simpletir.eval.report import summary_markdown
 
-    _check_run_args(args)
-    result = asyncio.run(_run(args))
+    plan = _plan(args)
+    if args.dry_run:
+        benchmarks = sorted({j.problem.benchmark for j in plan.jobs})
+        print(
+            f"dry run: {len(plan.jobs)} trajectories ({', '.join(benchmarks)}; {args.samples} samples per problem), "
+            f"{len(plan.todo)} to run, results to {args.output_dir}; the server was not contacted"
+        )
+        return 0
+    if args.overwrite:
+        for name in ("results.json", "summary.md"):
+            (args.output_dir / name).unlink(missing_ok=True)
+    try:
+        result = asyncio.run(_run(args, plan))
+    except KeyboardInterrupt:
+        checkpoint = args.output_dir / CHECKPOINT_NAME
+        saved = f"the finished trajectories are in {checkpoint}: " if checkpoint.is_file() else ""
+        print(
+            f"simpletir-eval: interrupted; {saved}run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        return 130
     save_result(result, args.output_dir / "results.json")
     (args.output_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     summary = summary_markdown(result)
@@ -293,6 +407,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     """``report``: comparison table and plots for one or more result files."""
     from simpletir.eval.report import write_report
 
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise UsageError(f"-o {args.output_dir} is a file; give a directory for the table and plots")
     paths = write_report(args.results, args.output_dir)
     print(paths["table"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -301,20 +417,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_view(args: argparse.Namespace) -> int:
     """``view``: the HTML trajectory viewer of one result file."""
-    from simpletir.eval.records import load_result
     from simpletir.eval.viewer import write_viewer
 
-    write_viewer(load_result(args.result), args.output, args.samples_per_problem)
-    print(f"wrote {args.output}")
+    if args.samples_per_problem is not None and args.samples_per_problem < 1:
+        raise UsageError("--samples-per-problem must be at least 1")
+    output = Path(args.output)
+    if output.is_dir() or args.output.endswith(("/", os.sep)):
+        output = output / "trajectories.html"
+    write_viewer(load_result(args.result), output, args.samples_per_problem)
+    print(f"wrote {output}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``simpletir-eval``; ``run`` is implied when no subcommand is given."""
+    """Entry point of ``simpletir-eval``; ``run`` is implied when no subcommand is given. Errors are one
+    line and exit status 2; an interrupted run says how to resume it and exits with 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, a in enumerate(argv) if a not in {"-v", "--verbose"}), len(argv))
-    if first < len(argv) and argv[first] not in SUBCOMMANDS | {"-h", "--help"}:
+    if first == len(argv) or (argv[first].startswith("-") and argv[first] not in {"-h", "--help"}):
         argv.insert(first, "run")
+    elif argv[first] not in SUBCOMMANDS | {"-h", "--help"}:
+        print(
+            f"simpletir-eval: error: unknown command {argv[first]!r}; choose one of {', '.join(sorted(SUBCOMMANDS))} "
+            "(see simpletir-eval --help)",
+            file=sys.stderr,
+        )
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
@@ -323,6 +451,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (UsageError, BenchmarkFileError, ResultFileError, CompletionError, UnsupportedServerError) as exc:
+        print(f"simpletir-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("simpletir-eval: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
         print(f"simpletir-eval: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,7 +1,10 @@
 """A minimal async client for an OpenAI-compatible ``/v1/completions`` endpoint (vLLM, SGLang, …).
 
+Only the text-completions endpoint is used: the TIR loop continues the model's own text after each
+observation, which chat-completions APIs do not offer in a portable way.
 Transport errors, timeouts, 429 and 5xx responses are retried with exponential backoff; every
 attempt has a hard wall-clock limit, so a hung server costs at most ``(retries + 1) * timeout``.
+A server that refuses the request itself (no such endpoint or model, not authorised) stops the run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,14 @@ import httpx
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+REFUSING_STATUS = {
+    401: "pass the server's key with --api-key (or OPENAI_API_KEY)",
+    403: "pass the server's key with --api-key (or OPENAI_API_KEY)",
+    404: "simpletir-eval uses only the text-completions endpoint /v1/completions, which vLLM and SGLang serve "
+    "(chat-only servers are not supported); check --url and --model",
+    405: "simpletir-eval uses only the text-completions endpoint /v1/completions; check --url",
+}
+"""Statuses that no retry or other request can fix, with what to do about each."""
 
 
 class CompletionError(RuntimeError):
@@ -23,7 +34,8 @@ class CompletionError(RuntimeError):
 
 
 class UnsupportedServerError(RuntimeError):
-    """The server lacks something the evaluation needs; the whole run stops (unlike ``CompletionError``)."""
+    """The server cannot serve this evaluation (refuses requests, lacks an endpoint or a feature); the whole
+    run stops (unlike ``CompletionError``, which fails one trajectory)."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +101,14 @@ class CompletionClient:
         """Close the connection pool."""
         await self._http.aclose()
 
+    def url(self, path: str) -> str:
+        """The full URL of ``path`` under the server's ``/v1`` root (for messages)."""
+        return f"{_v1(self.settings.base_url)}{path}"
+
     async def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
-        """Send one request with retries and return the decoded JSON body; raises ``CompletionError``."""
+        """Send one request with retries and return the decoded JSON body; raises ``CompletionError``, or
+        ``UnsupportedServerError`` when the server refuses (``REFUSING_STATUS``)."""
+        where = f"{method} {self.url(path)}"
         delay = self.settings.backoff_s
         last_error = ""
         for attempt in range(self.settings.retries + 1):
@@ -103,23 +121,24 @@ class CompletionClient:
                 )
             except (asyncio.TimeoutError, httpx.TransportError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                logger.warning("%s %s attempt %d: %s", method, path, attempt + 1, last_error)
+                logger.warning("%s attempt %d: %s", where, attempt + 1, last_error)
                 continue
             if response.status_code in RETRYABLE_STATUS:
                 last_error = f"HTTP {response.status_code}: {response.text[:300]}"
-                logger.warning("%s %s attempt %d: %s", method, path, attempt + 1, last_error)
+                logger.warning("%s attempt %d: %s", where, attempt + 1, last_error)
                 continue
-            if response.status_code >= 400:
-                raise CompletionError(
-                    f"{method} {path} -> HTTP {response.status_code}: {response.text[:500]}"
+            if response.status_code in REFUSING_STATUS:
+                raise UnsupportedServerError(
+                    f"{where} -> HTTP {response.status_code}: {response.text[:300]}; "
+                    f"{REFUSING_STATUS[response.status_code]}"
                 )
+            if response.status_code >= 400:
+                raise CompletionError(f"{where} -> HTTP {response.status_code}: {response.text[:500]}")
             try:
                 return response.json()
             except ValueError as exc:
-                raise CompletionError(f"{method} {path}: response is not JSON: {exc}") from exc
-        raise CompletionError(
-            f"{method} {path} failed after {self.settings.retries + 1} attempts: {last_error}"
-        )
+                raise CompletionError(f"{where}: response is not JSON: {exc}") from exc
+        raise CompletionError(f"{where} failed after {self.settings.retries + 1} attempts: {last_error}")
 
     async def resolve_model(self) -> str:
         """Return the model name to use, asking the server's ``/v1/models`` when none was configured."""
@@ -128,7 +147,9 @@ class CompletionClient:
             try:
                 self.model = str(body["data"][0]["id"])
             except (KeyError, IndexError, TypeError) as exc:
-                raise CompletionError(f"/v1/models lists no model ({body!r:.200}); pass --model") from exc
+                raise CompletionError(
+                    f"{self.url('/models')} lists no model ({body!r:.200}); pass --model"
+                ) from exc
         return self.model
 
     async def complete(

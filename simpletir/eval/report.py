@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simpletir.eval.records import BenchmarkMetrics, EvalResult, load_result
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _pct(value: float) -> str:
@@ -86,8 +90,9 @@ def _unique_labels(results: Sequence[EvalResult]) -> list[str]:
     return [f"{label}#{i}" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
 
 
-def plot_accuracy(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
-    """Grouped bars: avg@n per benchmark, one bar per run."""
+def accuracy_figure(results: Sequence[EvalResult], labels: Sequence[str]) -> Figure:
+    """Grouped bars: avg@n per benchmark, one bar per run; a benchmark a run did not evaluate has no bar
+    (it is marked "not run", never drawn as 0)."""
     import matplotlib.pyplot as plt
 
     benchmarks: list[str] = []
@@ -97,17 +102,23 @@ def plot_accuracy(results: Sequence[EvalResult], labels: Sequence[str], path: Pa
     width = 0.8 / max(1, len(results))
     for i, (result, label) in enumerate(zip(results, labels, strict=True)):
         xs = [j + i * width for j in range(len(benchmarks))]
-        ys = [100 * result.metrics[b].avg if b in result.metrics else 0.0 for b in benchmarks]
-        bars = ax.bar(xs, ys, width, label=label)
+        ran = [
+            (x, 100 * result.metrics[b].avg)
+            for x, b in zip(xs, benchmarks, strict=True)
+            if b in result.metrics
+        ]
+        bars = ax.bar([x for x, _ in ran], [y for _, y in ran], width, label=label)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        for x, b in zip(xs, benchmarks, strict=True):
+            if b not in result.metrics:
+                ax.text(x, 1, "not run", rotation=90, ha="center", va="bottom", fontsize=7, color="gray")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(benchmarks))], benchmarks)
     ax.set_ylabel("avg@n (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Accuracy per benchmark")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def _pooled(metrics: dict[str, BenchmarkMetrics]) -> tuple[dict[int, int], dict[int, float]]:
@@ -121,7 +132,7 @@ def _pooled(metrics: dict[str, BenchmarkMetrics]) -> tuple[dict[int, int], dict[
     return counts, {t: hits[t] / counts[t] for t in counts}
 
 
-def plot_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
+def turns_figure(results: Sequence[EvalResult], labels: Sequence[str]) -> Figure:
     """Share of trajectories per number of turns, one bar group per run (pooled over benchmarks)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -140,11 +151,10 @@ def plot_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path)
     ax.set_title("Turns distribution")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def plot_accuracy_by_turns(results: Sequence[EvalResult], labels: Sequence[str], path: Path) -> None:
+def accuracy_by_turns_figure(results: Sequence[EvalResult], labels: Sequence[str]) -> Figure:
     """Accuracy of trajectories grouped by their number of turns, one line per run."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -161,8 +171,7 @@ def plot_accuracy_by_turns(results: Sequence[EvalResult], labels: Sequence[str],
     ax.set_title("Accuracy by number of turns")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def write_report(result_paths: Sequence[Path], output_dir: Path) -> dict[str, Path]:
@@ -183,7 +192,14 @@ def write_report(result_paths: Sequence[Path], output_dir: Path) -> dict[str, Pa
     }
     sections = [comparison_markdown(results)] + [summary_markdown(r) for r in results]
     paths["table"].write_text("\n".join(sections), encoding="utf-8")
-    plot_accuracy(results, labels, paths["accuracy"])
-    plot_turns(results, labels, paths["turns"])
-    plot_accuracy_by_turns(results, labels, paths["accuracy_by_turns"])
+    import matplotlib.pyplot as plt
+
+    for kind, draw in (
+        ("accuracy", accuracy_figure),
+        ("turns", turns_figure),
+        ("accuracy_by_turns", accuracy_by_turns_figure),
+    ):
+        fig = draw(results, labels)
+        fig.savefig(paths[kind], dpi=120)
+        plt.close(fig)
     return paths

@@ -243,15 +243,17 @@ async def run_trajectories(
 ) -> list[TrajectoryRecord]:
     """Run every job with at most ``concurrency`` in flight, grade each finished trajectory with
     ``grader`` (in a thread), pass it to ``on_record`` (e.g. to checkpoint it), and return the records
-    in job order."""
+    in job order. Raises ``UnsupportedServerError`` when the first ``concurrency`` trajectories to finish
+    (all of them, when fewer) all failed: a server that fails everything is not worth the whole run."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     semaphore = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(jobs), desc="trajectories", unit="traj", disable=not progress, dynamic_ncols=True)
-    done = correct = 0
+    first_batch = min(concurrency, len(jobs))
+    done = correct = failed_first = 0
 
     async def one(job: Job) -> TrajectoryRecord:
-        nonlocal done, correct
+        nonlocal done, correct, failed_first
         async with semaphore:
             record = await runner.run(job.problem, job.prompt, job.sample_index, job.index)
         if record.end_reason != "failed":
@@ -262,6 +264,13 @@ async def run_trajectories(
         if on_record is not None:
             on_record(record)
         done += 1
+        if done <= first_batch and record.end_reason == "failed":
+            failed_first += 1
+            if failed_first == first_batch:
+                raise UnsupportedServerError(
+                    f"the first {first_batch} trajectories all failed, so the server is not usable; "
+                    f"the last error: {record.error}"
+                )
         correct += record.correct
         bar.set_postfix(acc=f"{correct / done:.3f}", refresh=False)
         bar.update(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,9 @@ from simpletir.data.prepare import (
     DATASETS,
     DataError,
     build_records,
+    format_stats,
     main,
+    normalize_text,
     prepare,
     prepare_all,
     read_local,
@@ -24,6 +27,8 @@ from simpletir.data.prepare import (
 from simpletir.protocol import TIR_INSTRUCTION
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Subprocess limits below only stop a hang; a busy machine may need many times the idle time.
+pytestmark = pytest.mark.timeout(900)
 COLUMNS = ["data_source", "prompt", "ability", "reward_model", "extra_info", "agent_name"]
 
 
@@ -95,7 +100,7 @@ def test_cli_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "simpletir.data.prepare", "--dataset", "aime24", "--source",
          str(FIXTURES / "bad_json.jsonl"), "--out", str(tmp_path / "x.parquet")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 2
     assert "invalid JSON" in proc.stderr and "Traceback" not in proc.stderr
@@ -139,13 +144,64 @@ def test_build_records_rejects_nothing_silently() -> None:
     assert records == [] and stats.no_answer == 1
 
 
+def test_train_is_deduplicated_across_sets(tmp_path: Path) -> None:
+    stats = prepare_all(tmp_path, FIXTURES / "shared", ["math_l35", "dapo"])
+    assert (stats["math_l35"].kept, stats["math_l35"].overlapping, stats["dapo"].kept) == (4, 1, 4)
+    train_stats = stats["train"]
+    assert (train_stats.read, train_stats.kept, train_stats.duplicates, train_stats.conflicting) == (
+        8,
+        4,
+        2,
+        2,
+    )
+    train = pd.read_parquet(tmp_path / "train.parquet")
+    # 1+1 and 7 squared ("049" = "49") are kept once, from the first set; the roots problem (answers
+    # 2+2\sqrt{2}+2\sqrt{3} and 0) is dropped from both sets
+    assert train["extra_info"].map(lambda e: e["id"]).tolist() == ["m-0", "m-2", "m-4", "dapo-3"]
+    assert train["data_source"].tolist() == ["math_l35", "math_l35", "math_l35", "dapo"]
+    assert train["extra_info"].map(lambda e: e["index"]).tolist() == [0, 1, 2, 3]
+    assert len(pd.read_parquet(tmp_path / "train_dapo.parquet")) == 4  # each set alone is not cut
+    table = format_stats(stats)
+    assert "| train | 8 | 4 | 0 | 2 | 2 |" in table
+
+
+@pytest.mark.parametrize(
+    ("shared", "message"),
+    [("no_such_dir", "no such directory"), (".", "holds none of aime24.jsonl")],
+)
+def test_a_wrong_shared_dir_is_an_error_not_the_hub(
+    shared: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--all", "--out-dir", str(tmp_path / "out"), "--shared-dir", str(tmp_path / shared)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_hub_says_how_to_work_offline(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "simpletir.data.prepare", "--dataset", "aime24", "--out", str(tmp_path / "x.parquet")],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "HuggingFaceH4/aime_2024: cannot load from the Hugging Face hub" in proc.stderr
+    assert "--shared-dir" in proc.stderr
+
+
 def test_all_shared_files(shared_data: Path, tmp_path: Path) -> None:
     stats = prepare_all(tmp_path, shared_data, ["math_l35", "dapo"])
     assert [stats[n].kept for n in ("aime24", "aime25", "amc23", "math500")] == [30, 30, 40, 500]
     assert stats["math_l35"].read == 8519 and stats["dapo"].read == 17917
     assert stats["dapo"].conflicting > 0 and stats["dapo"].overlapping > 0
     train = pd.read_parquet(tmp_path / "train.parquet")
-    assert len(train) == stats["math_l35"].kept + stats["dapo"].kept
+    merged = stats["train"]
+    assert merged.read == stats["math_l35"].kept + stats["dapo"].kept
+    assert merged.duplicates > 2000 and merged.conflicting >= 2
+    assert len(train) == merged.kept == merged.read - merged.duplicates - merged.conflicting
+    keys = train["extra_info"].map(lambda e: normalize_text(e["question"]))
+    assert keys.is_unique
+    assert not keys.str.contains("sumoftheabsolutevaluesoftherootsofx44x34x216x8").any()
     assert train["extra_info"].map(lambda e: e["index"]).tolist() == list(range(len(train)))
     aime = pd.read_parquet(tmp_path / "aime24.parquet")
     assert aime["reward_model"][1]["ground_truth"] == "025"  # kept as in the source; graded numerically
@@ -155,10 +211,22 @@ def test_all_shared_files(shared_data: Path, tmp_path: Path) -> None:
 def test_prepare_data_recipe(shared_data: Path, tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        ["bash", str(repo / "recipes" / "prepare_data.sh")], capture_output=True, text=True, timeout=300,
+        ["bash", str(repo / "recipes" / "prepare_data.sh")], capture_output=True, text=True, timeout=600,
         env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "DATA_DIR": str(tmp_path),
              "SHARED_DATA_DIR": str(shared_data), "HOME": str(tmp_path)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     for name in ("train", "aime24", "aime25", "amc23", "math500"):
         assert (tmp_path / f"{name}.parquet").is_file()
+    assert f"in {tmp_path.resolve()}" in proc.stdout.splitlines()[-1]
+
+
+def test_prepare_data_recipe_rejects_a_missing_shared_dir(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        ["bash", str(repo / "recipes" / "prepare_data.sh")], capture_output=True, text=True, timeout=600,
+        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "DATA_DIR": str(tmp_path / "d"),
+             "SHARED_DATA_DIR": str(tmp_path / "typo"), "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert f"{tmp_path / 'typo'}: no such directory" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,6 +1,7 @@
-"""OpenAI-compatible stand-in servers for the eval tests: scripted completions and a tiny real model.
+"""OpenAI-compatible stand-in servers for the eval tests: scripted completions, a tiny real model, and a
+chat-only server.
 
-Both speak the subset of vLLM's ``/v1/completions`` that ``simpletir-eval`` uses: ``prompt``,
+The first two speak the subset of vLLM's ``/v1/completions`` that ``simpletir-eval`` uses: ``prompt``,
 ``max_tokens``, ``stop`` (trimmed from the text, reported as ``stop_reason``), ``n`` and ``usage``.
 """
 
@@ -11,6 +12,7 @@ import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +53,8 @@ class Script:
     """Answer this many completion requests with ``fail_status`` before serving."""
     fail_status: int = 500
     hang_s: float = 0.0
-    """Sleep this long before every completion response."""
+    """Sleep this long before every completion response (whose prompt contains ``hang_on``, when set)."""
+    hang_on: str | None = None
     report_stop: bool = True
     """Send vLLM's ``stop_reason`` (plain OpenAI servers do not)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -103,7 +106,7 @@ def scripted_app(script: Script) -> FastAPI:
         if script.failures < script.fail_first:
             script.failures += 1
             return JSONResponse({"error": "refused"}, status_code=script.fail_status)
-        if script.hang_s:
+        if script.hang_s and (script.hang_on is None or script.hang_on in body["prompt"]):
             await asyncio.sleep(script.hang_s)
         text, finish, reason = apply_stop(
             script.next_text(body["prompt"]), body.get("stop"), body["max_tokens"]
@@ -170,6 +173,38 @@ def model_app(model: Any, tokenizer: Any, max_new_tokens: int = 24) -> FastAPI:
     return app
 
 
+def chat_only_app(paths: list[str]) -> FastAPI:
+    """A server like many "OpenAI-compatible" ones: ``/v1/models`` and ``/v1/chat/completions`` only, so
+    ``/v1/completions`` answers 404. Appends the path of every request it gets to ``paths``."""
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def record(request: Request, call_next: Any) -> Any:
+        paths.append(request.url.path)
+        return await call_next(request)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "chat-model", "object": "model"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict[str, Any]) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "\\boxed{42}"}
+        return {"id": "chat", "object": "chat.completion", "choices": [{"index": 0, "message": message}]}
+
+    return app
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; raises ``TimeoutError`` naming ``what`` after ``timeout_s`` (a
+    generous bound for a loaded machine, not a measurement)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
 class ServerThread:
     """Runs an ASGI app with uvicorn on 127.0.0.1 (a free port) in a thread; a context manager."""
 
@@ -182,11 +217,9 @@ class ServerThread:
 
     def __enter__(self) -> str:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("stand-in server did not start")
-            time.sleep(0.02)
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), "the stand-in server to start")
+        if not self.server.started:
+            raise RuntimeError("stand-in server did not start")
         port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 

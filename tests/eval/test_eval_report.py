@@ -9,7 +9,7 @@ from results_factory import make_result
 
 from simpletir.eval.cli import main
 from simpletir.eval.records import load_result, save_result
-from simpletir.eval.report import comparison_markdown
+from simpletir.eval.report import accuracy_figure, comparison_markdown
 
 
 def test_report_table_and_plots(tmp_path: Path) -> None:
@@ -53,3 +53,21 @@ def test_result_file_round_trips(tmp_path: Path) -> None:
     a = make_result("r", {"x": [True, False]}, turns=3)
     save_result(a, tmp_path / "r.json")
     assert load_result(tmp_path / "r.json") == a
+
+
+def test_a_benchmark_a_run_did_not_run_is_not_drawn_as_zero() -> None:
+    a = make_result("run-a", {"aime": [True, False], "math": [True, True]})
+    b = make_result("run-b", {"aime": [True, True]})  # no math
+    fig = accuracy_figure([a, b], ["run-a", "run-b"])
+    ax = fig.axes[0]
+    heights = [[bar.get_height() for bar in container] for container in ax.containers]
+    assert heights == [[50.0, 50.0], [50.0]]
+    labels = [text.get_text() for text in ax.texts]
+    assert labels.count("not run") == 1 and "0.0" not in labels
+
+
+def test_report_onto_an_existing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save_result(make_result("r", {"x": [True]}), tmp_path / "r.json")
+    assert main(["report", str(tmp_path / "r.json"), "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"-o {tmp_path / 'r.json'} is a file; give a directory" in err and len(err.splitlines()) == 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from eval_standin import Script, ServerThread, scripted_app
+from eval_standin import Script, ServerThread, chat_only_app, scripted_app, wait_for
 
 from simpletir.eval.cli import main
 from simpletir.eval.records import load_result
@@ -148,18 +150,17 @@ def test_server_errors_are_retried_then_recovered(
 def test_hanging_server_counts_failed_and_finishes(
     tmp_path: Path, known_data: Path, sandbox_backend: str
 ) -> None:
-    script = Script(KNOWN, hang_s=3.0)
-    started = time.monotonic()
+    script = Script(KNOWN, hang_s=600.0, hang_on=Q2)  # far beyond the request timeout
     with ServerThread(scripted_app(script)) as url:
         code = run_eval(
-            url, known_data, tmp_path / "o", sandbox_backend, "--samples", "1", "--request-timeout", "0.3",
+            url, known_data, tmp_path / "o", sandbox_backend, "--samples", "1", "--request-timeout", "5",
             "--retries", "1", "--retry-backoff", "0.05", "--model", "m",
         )  # fmt: skip
-        elapsed = time.monotonic() - started
-    assert code == 0 and elapsed < 5
-    result = load_result(tmp_path / "o" / "results.json")
-    assert all(r.end_reason == "failed" and "2 attempts" in r.error for r in result.trajectories)
-    assert result.metrics["toy"].failed_rate == 1.0 and result.metrics["toy"].avg == 0.0
+    assert code == 0
+    q1, q2 = load_result(tmp_path / "o" / "results.json").trajectories
+    assert q1.end_reason == "answer" and q1.correct
+    assert q2.end_reason == "failed" and f"POST {url}/v1/completions failed after 2 attempts" in q2.error
+    assert load_result(tmp_path / "o" / "results.json").metrics["toy"].failed_rate == 0.5
 
 
 @pytest.mark.parametrize(
@@ -170,6 +171,9 @@ def test_hanging_server_counts_failed_and_finishes(
         (["--url", "http://127.0.0.1:9", "--no-chat-template", "--samples", "0"], "--samples"),
         (["--url", "http://127.0.0.1:9", "--no-chat-template", "--limit", "0"], "--limit"),
         (["--url", "http://127.0.0.1:9", "--no-chat-template", "--data-dir", "/nonexistent"], "neither"),
+        (["--url", "localhost:9", "--no-chat-template"], "--url must be an http:// or https:// server root"),
+        (["--url", "http://127.0.0.1:9", "--no-chat-template", "--code-timeout", "0"], "--code-timeout"),
+        (["--url", "http://127.0.0.1:9", "--no-chat-template", "--resume", "--overwrite"], "choose one"),
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,7 +184,20 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.Captu
 def test_unreachable_server_is_a_clear_error(tmp_path: Path, known_data: Path, capsys) -> None:
     argv = ["--url", "http://127.0.0.1:9", "--data", str(known_data), "--no-chat-template", "--retries", "0"]
     assert main([*argv, "--output-dir", str(tmp_path)]) == 2
-    assert "/models failed after 1 attempts" in capsys.readouterr().err
+    assert "GET http://127.0.0.1:9/v1/models failed after 1 attempts" in capsys.readouterr().err
+
+
+def test_a_chat_only_server_stops_the_run_naming_the_endpoint(
+    tmp_path: Path, known_data: Path, sandbox_backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths: list[str] = []
+    with ServerThread(chat_only_app(paths)) as url:
+        assert run_eval(url, known_data, tmp_path / "o", sandbox_backend, "--samples", "8") == 2
+    err = capsys.readouterr().err
+    assert f"POST {url}/v1/completions -> HTTP 404" in err
+    assert "only the text-completions endpoint /v1/completions" in err
+    assert paths.count("/v1/completions") <= 4  # the trajectories in flight, not all 16
+    assert not (tmp_path / "o" / "results.json").exists()
 
 
 def test_unknown_sandbox_is_a_clear_error(tmp_path: Path, known_data: Path, capsys) -> None:
@@ -197,23 +214,25 @@ def test_fence_strategy_needs_a_server_that_reports_stop_strings(
         assert "--stop-strategy cut" in capsys.readouterr().err
         assert (
             run_eval(
-                url, known_data, tmp_path / "o", sandbox_backend, "--samples", "4", "--stop-strategy", "cut"
+                url, known_data, tmp_path / "cut", sandbox_backend, "--samples", "4", "--stop-strategy", "cut"
             )
             == 0
         )
-    assert load_result(tmp_path / "o" / "results.json").metrics["toy"].avg == pytest.approx(3 / 8)
+    assert load_result(tmp_path / "cut" / "results.json").metrics["toy"].avg == pytest.approx(3 / 8)
 
 
-def test_client_errors_are_not_retried(tmp_path: Path, known_data: Path, sandbox_backend: str) -> None:
-    script = Script(KNOWN, fail_first=100, fail_status=400)
+def test_a_server_failing_every_request_stops_after_the_first_batch(
+    tmp_path: Path, known_data: Path, sandbox_backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = Script(KNOWN, fail_first=1000, fail_status=400)
     with ServerThread(scripted_app(script)) as url:
-        assert (
-            run_eval(url, known_data, tmp_path / "o", sandbox_backend, "--samples", "2", "--retries", "3")
-            == 0
-        )
-    records = load_result(tmp_path / "o" / "results.json").trajectories
-    assert len(script.requests) == len(records) == 4
-    assert all(r.end_reason == "failed" and "HTTP 400" in r.error for r in records)
+        code = run_eval(url, known_data, tmp_path / "o", sandbox_backend, "--samples", "8", "--retries", "3")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "the first 4 trajectories all failed" in err and f"POST {url}/v1/completions -> HTTP 400" in err
+    # a 400 is not retried, and the run stopped once the first 4 failed (4 more at most were in flight)
+    assert len(script.requests) <= 8
+    assert not (tmp_path / "o" / "results.json").exists()
 
 
 def test_resume_reuses_finished_trajectories(tmp_path: Path, known_data: Path, sandbox_backend: str) -> None:
@@ -236,3 +255,73 @@ def test_resume_reuses_finished_trajectories(tmp_path: Path, known_data: Path, s
         (r.problem_id, r.sample_index) for r in first.trajectories
     ]
     assert second.trajectories[:3] == first.trajectories[:3] and second.metrics["toy"].avg == 0.5
+
+
+def test_an_earlier_run_is_not_overwritten_silently(
+    tmp_path: Path, known_data: Path, sandbox_backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = Script(KNOWN)
+    out = tmp_path / "o"
+    with ServerThread(scripted_app(script)) as url:
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4") == 0
+        first = (out / "results.json").read_text()
+        capsys.readouterr()
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4") == 2
+        assert "holds an earlier run (results.json); pass --resume" in capsys.readouterr().err
+        assert (out / "results.json").read_text() == first
+        script.requests.clear()
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4", "--resume") == 0
+        assert script.requests == []  # a finished run resumes from its results.json: nothing to run
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4", "--overwrite") == 0
+        assert len(script.requests) >= 8
+    assert load_result(out / "results.json").metrics["toy"].avg == pytest.approx(3 / 8)
+
+
+def test_dry_run_checks_without_the_server(
+    tmp_path: Path, known_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--url", "http://127.0.0.1:9", "--data", str(known_data), "--no-chat-template", "--dry-run"]
+    assert main([*argv, "--samples", "3", "--output-dir", str(tmp_path / "o")]) == 0
+    assert "dry run: 6 trajectories (toy; 3 samples per problem), 6 to run" in capsys.readouterr().out
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.timeout(900)
+def test_ctrl_c_keeps_the_finished_trajectories_and_says_how_to_resume(
+    tmp_path: Path, known_data: Path, sandbox_backend: str
+) -> None:
+    out = tmp_path / "o"
+    checkpoint = out / "trajectories.partial.jsonl"
+    argv = [
+        sys.executable, "-m", "simpletir.eval.cli", "--data", str(known_data), "--no-chat-template",
+        "--output-dir", str(out), "--sandbox", sandbox_backend, "--no-progress", "--samples", "4",
+        "--concurrency", "8",
+    ]  # fmt: skip
+    with ServerThread(scripted_app(Script(KNOWN, hang_s=600.0, hang_on=Q2))) as url:
+        proc = subprocess.Popen(
+            [*argv, "--url", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            wait_for(
+                lambda: (
+                    proc.poll() is not None
+                    or (checkpoint.is_file() and len(checkpoint.read_text().splitlines()) == 4)
+                ),
+                "the four trajectories of the question that does not hang",
+                timeout_s=600,
+            )
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130, err
+    assert f"interrupted; the finished trajectories are in {checkpoint}" in err and "--resume" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    script = Script(KNOWN)
+    with ServerThread(scripted_app(script)) as url:
+        assert run_eval(url, known_data, out, sandbox_backend, "--samples", "4", "--resume") == 0
+    started = [r["prompt"] for r in script.requests if r["prompt"].endswith((Q1, Q2))]
+    assert len(started) == 4 and all(p.endswith(Q2) for p in started)  # only the interrupted question reruns
+    assert load_result(out / "results.json").metrics["toy"].avg == pytest.approx(3 / 8)

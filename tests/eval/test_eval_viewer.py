@@ -41,6 +41,23 @@ def test_samples_per_problem_limits_the_page() -> None:
     assert {t["sample"] for t in data["trajectories"]} == {0}
 
 
+@pytest.mark.parametrize("target", ["existing", "new/"])
+def test_view_into_a_directory_writes_the_page_there(target: str, tmp_path: Path) -> None:
+    save_result(make_result("r", {"b": [True]}), tmp_path / "r.json")
+    (tmp_path / "existing").mkdir()
+    assert main(["view", str(tmp_path / "r.json"), "-o", f"{tmp_path}/{target}"]) == 0
+    page = tmp_path / target.rstrip("/") / "trajectories.html"
+    assert "SimpleTIR trajectories" in page.read_text()
+
+
+def test_view_rejects_zero_samples_per_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save_result(make_result("r", {"b": [True]}), tmp_path / "r.json")
+    argv = ["view", str(tmp_path / "r.json"), "-o", str(tmp_path / "p.html"), "--samples-per-problem", "0"]
+    assert main(argv) == 2
+    assert "--samples-per-problem must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "p.html").exists()
+
+
 def dump_dom(page: Path, fragment: str, tmp_path: Path) -> str:
     """The DOM of ``page#fragment`` after its scripts ran, from headless Chromium."""
     argv = [

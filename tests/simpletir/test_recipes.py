@@ -141,3 +141,12 @@ def test_recipe_help(name: str) -> None:
         ["bash", str(REPO / "recipes" / f"{name}.sh"), "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and f"Usage: recipes/{name}.sh" in proc.stdout
+
+
+def test_tiny_cpu_recipe_help_names_its_variables() -> None:
+    proc = subprocess.run(
+        ["bash", str(REPO / "recipes" / "train_tiny_cpu.sh"), "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "Usage: recipes/train_tiny_cpu.sh" in proc.stdout
+    for variable in ("RUN_DIR", "STEPS", "MODEL_PATH"):
+        assert variable in proc.stdout

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import PositiveInt, TypeAdapter, ValidationError
+from pydantic import PositiveInt
 
 from simpletir.code_runner import CodeRunSettings
+from simpletir.settings import build_settings, plain
 
 
 @dataclass(frozen=True)
@@ -50,41 +51,12 @@ class SandboxSettings:
     """Keyword options of the backend."""
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping; an unknown key, a wrong type or a value out of range raises
-    ``ValueError`` with one line naming the key (e.g. ``simpletir.agent.max_turns='abc': …``)."""
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
-    try:
-        return TypeAdapter(cls).validate_python(data)
-    except ValidationError as exc:
-        raise ValueError(
-            "; ".join(
-                f"{where}.{'.'.join(map(str, e['loc']))}={e['input']!r}: {e['msg']}" for e in exc.errors()
-            )
-        ) from None
-
-
 def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
     """Read ``simpletir.agent`` and ``simpletir.sandbox`` from a (DictConfig) trainer config; defaults if absent."""
-    section = _plain(config.get("simpletir")) if config is not None else {}
+    section = plain(config.get("simpletir")) if config is not None else {}
     section = section or {}
     agent = dict(section.get("agent") or {})
-    code = _build(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
-    agent_cfg = _build(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
-    sandbox_cfg = _build(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
+    code = build_settings(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
+    agent_cfg = build_settings(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
+    sandbox_cfg = build_settings(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
     return agent_cfg, sandbox_cfg
-
-
-def _plain(value: Any) -> Any:
-    """OmegaConf containers to plain Python (resolved); other values unchanged."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover - omegaconf comes with verl
-        return value
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value

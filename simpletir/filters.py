@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from simpletir.settings import build_settings
 from simpletir.trajectory import CODE_ERROR_STATUSES, EndReason, TIRRecord
 
 METRIC_PREFIX = "simpletir/"
@@ -39,22 +40,14 @@ class FilterConfig:
 
     @classmethod
     def from_mapping(cls, data: Any) -> FilterConfig:
-        """Build from a mapping (e.g. a DictConfig section); unknown keys are a clear error."""
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
+        """Build from the ``simpletir.filter`` section (see ``build_settings``); the band must be ordered in [0, 1]."""
+        config = build_settings(cls, data, "simpletir.filter")
+        band = config.accuracy_band
+        if band is not None and not 0.0 <= band[0] <= band[1] <= 1.0:
             raise ValueError(
-                f"unknown key(s) {unknown} in simpletir.filter; known: {sorted(cls.__dataclass_fields__)}"
+                f"simpletir.filter.accuracy_band must satisfy 0 <= low <= high <= 1, got {list(band)}"
             )
-        band = data.get("accuracy_band", cls.accuracy_band)
-        if band is not None:
-            band = (float(band[0]), float(band[1]))
-            if not 0.0 <= band[0] <= band[1] <= 1.0:
-                raise ValueError(
-                    f"simpletir.filter.accuracy_band must satisfy 0 <= low <= high <= 1, got {band}"
-                )
-            data["accuracy_band"] = band
-        return cls(**data)
+        return config
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ def compose_config(overrides: list[str]) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from simpletir.config import register_defaults
+
+    register_defaults()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base=None):
             config = compose(config_name=CONFIG_NAME, overrides=overrides)
@@ -87,7 +90,9 @@ def validate(config: DictConfig) -> None:
             "trainer.use_v1=false selects verl's deprecated legacy trainer, which has no filter hook; "
             "simpletir-train runs the V1 trainer (trainer.v1.trainer_mode=simpletir)"
         )
-    if config.trainer.v1.trainer_mode != "simpletir":
+    from simpletir.trainer import FILTER_TRAINER_MODES
+
+    if config.trainer.v1.trainer_mode not in FILTER_TRAINER_MODES:
         print(
             f"note: trainer.v1.trainer_mode={config.trainer.v1.trainer_mode}: the void-turn and group filters are off",
             file=sys.stderr,

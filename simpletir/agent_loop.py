@@ -149,9 +149,11 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         """
         record = traj.record
         ids, logprobs, text = await self._generate_turn(traj, sampling_params)
+        start = len(traj.response_ids)
         traj.append(ids, logprobs, sampled=True)
         kind = classify_turn(text)
         record.turn_kinds.append(kind.value)
+        record.turn_spans.append((start, len(traj.response_ids)))
         if kind is TurnKind.ANSWER:
             record.end_reason = EndReason.ANSWER
             return

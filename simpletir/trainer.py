@@ -20,14 +20,19 @@ import torch
 import transfer_queue as tq
 from tensordict import TensorDict
 from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from simpletir.diagnostics import DiagnosticsConfig, compute_diagnostics
 from simpletir.filters import METRIC_PREFIX, FilterConfig, compute_keep_mask, filter_metrics, mask_rows
 from simpletir.trajectory import TIRRecord
 
 logger = logging.getLogger(__name__)
 
 TRAINER_MODE = "simpletir"
+COLOCATE_ASYNC_MODE = "simpletir_colocate_async"
+FILTER_TRAINER_MODES = (TRAINER_MODE, COLOCATE_ASYNC_MODE)
+"""``trainer.v1.trainer_mode`` values that run the SimpleTIR filters."""
 
 
 def rows_to_filter_inputs(data: TensorDict) -> dict[str, Any]:
@@ -47,6 +52,24 @@ def rows_to_filter_inputs(data: TensorDict) -> dict[str, Any]:
         "overlong": [r.overlong for r in records],
         "records": records,
     }
+
+
+def rows_of(field: torch.Tensor) -> list[torch.Tensor]:
+    """One tensor per row of a TransferQueue field (jagged nested or dense)."""
+    return list(field.unbind())
+
+
+def step_diagnostics(data: TensorDict, padding: np.ndarray, config: DiagnosticsConfig) -> dict[str, float]:
+    """``simpletir.diagnostics`` over the real rows, from ``rollout_log_probs`` and ``old_log_probs``."""
+    real = np.flatnonzero(~padding)
+    extra = list(data["extra_fields"])
+    rollout, old = rows_of(data["rollout_log_probs"]), rows_of(data["old_log_probs"])
+    return compute_diagnostics(
+        [rollout[i] for i in real],
+        [TIRRecord.from_extra_fields(extra[i]) for i in real],
+        config,
+        old_logprobs=[old[i] for i in real],
+    )
 
 
 def mask_field(mask: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
@@ -101,7 +124,22 @@ class VoidTurnFilterMixin:
         super().__init__(config)
         section = config.get("simpletir") or {}
         self.filter_config = FilterConfig.from_mapping(section.get("filter"))
+        actor = config.actor_rollout_ref.actor
+        self.diagnostics_config = DiagnosticsConfig.from_mapping(
+            section.get("diagnostics"),
+            clip_ratio_low=actor.clip_ratio_low,
+            clip_ratio_high=actor.clip_ratio_high,
+        )
         self._skip_actor_update = False
+
+    def _diagnostic_fields(self) -> list[str]:
+        """TransferQueue fields the diagnostics read (none when off or without rollout log-probs)."""
+        if (
+            not self.diagnostics_config.enable
+            or not self.config.actor_rollout_ref.rollout.calculate_log_probs
+        ):
+            return []
+        return ["rollout_log_probs", "old_log_probs"]
 
     def _compute_advantage(self, batch: Any, metrics: dict) -> Any:
         """Compute advantages as verl does, then mask the trajectories the filter rejects.
@@ -111,9 +149,18 @@ class VoidTurnFilterMixin:
         zero, and AdamW's weight decay and momentum would still move the weights.
         """
         batch = super()._compute_advantage(batch, metrics)
-        fields = ["uid", "rm_scores", "extra_fields", "response_mask", "loss_mask"]
+        fields = [
+            "uid",
+            "rm_scores",
+            "extra_fields",
+            "response_mask",
+            "loss_mask",
+            *self._diagnostic_fields(),
+        ]
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
         padding = np.array([tag.get("is_padding", False) for tag in batch.tags], dtype=bool)
+        if self._diagnostic_fields():
+            metrics.update(step_diagnostics(data, padding, self.diagnostics_config))
         keep, step_metrics = filter_rows(data, padding, self.filter_config)
         self._skip_actor_update = not keep[~padding].any()
         metrics.update(step_metrics)
@@ -141,6 +188,13 @@ class SimpleTIRTrainer(VoidTurnFilterMixin, PPOTrainerSync):
     """verl's synchronous V1 trainer (``sync``) with the void-turn and group filters."""
 
     BASE_MODE = "sync"
+
+
+@register_trainer(COLOCATE_ASYNC_MODE)
+class SimpleTIRColocateAsyncTrainer(VoidTurnFilterMixin, PPOTrainerColocateAsync):
+    """verl's ``colocate_async`` V1 trainer (rollout of step t+1 overlaps the update of step t) with the filters."""
+
+    BASE_MODE = "colocate_async"
 
 
 def setup_ray_worker() -> None:

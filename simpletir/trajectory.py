@@ -24,6 +24,8 @@ CODE_STATUSES = "tir_code_statuses"
 """Per executed code block, the sandbox status (``ok``, ``error``, ``timeout``, ``memory``, ``killed``, ``sandbox_error``)."""
 TURN_KINDS = "tir_turn_kinds"
 """Per turn, ``code``, ``answer`` or ``void`` (``simpletir.protocol.TurnKind``)."""
+TURN_SPANS = "tir_turn_spans"
+"""Per turn, ``[start, end)`` of its sampled tokens in the response (observations lie between turns)."""
 
 CODE_ERROR_STATUSES = frozenset({"error", "memory", "killed"})
 """Statuses that mean the model's program failed (``timeout`` and ``sandbox_error`` are counted apart)."""
@@ -43,7 +45,9 @@ class TIRRecord:
     """What a trajectory did, turn by turn: the facts the filter, the metrics and the logs share."""
 
     turn_kinds: list[str] = field(default_factory=list)
+    turn_spans: list[tuple[int, int]] = field(default_factory=list)
     code_statuses: list[str] = field(default_factory=list)
+    """Per executed code block, in turn order: a ``code`` turn executes one block."""
     end_reason: EndReason | None = None
 
     @property
@@ -73,6 +77,7 @@ class TIRRecord:
             END_REASON: (self.end_reason or EndReason.OVERLONG).value,
             NUM_TURNS: self.num_turns,
             TURN_KINDS: list(self.turn_kinds),
+            TURN_SPANS: [[start, end] for start, end in self.turn_spans],
             CODE_STATUSES: list(self.code_statuses),
         }
 
@@ -86,6 +91,7 @@ class TIRRecord:
             kinds.append("void")
         return cls(
             turn_kinds=kinds,
+            turn_spans=[(int(start), int(end)) for start, end in fields.get(TURN_SPANS) or []],
             code_statuses=[str(s) for s in fields.get(CODE_STATUSES) or []],
             end_reason=EndReason(reason) if reason in EndReason._value2member_map_ else None,
         )

@@ -45,6 +45,17 @@ async def run_script(
     return output, server
 
 
+def sampled_runs(output: AgentLoopOutput) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of sampled tokens (``response_mask`` 1)."""
+    runs: list[tuple[int, int]] = []
+    for i, mask in enumerate(output.response_mask):
+        if mask and runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        elif mask:
+            runs.append((i, i + 1))
+    return runs
+
+
 def segments(output: AgentLoopOutput) -> list[tuple[int, str]]:
     """The response as (mask, text) runs: what the model sampled (1) and what the tools added (0)."""
     tokenizer = tiny_tokenizer()
@@ -81,6 +92,7 @@ async def test_code_turn_then_answer() -> None:
         (1, "\nSo the answer is \\boxed{42}." + EOS),  # EOS was sampled: it is trained on
     ]
     check_alignment(output, server)
+    assert sampled_runs(output) == [tuple(span) for span in output.extra_fields.pop("tir_turn_spans")]
     assert output.extra_fields == {
         "global_steps": 7,
         "min_global_steps": 7,
@@ -214,6 +226,7 @@ async def test_max_turns_keeps_the_last_observation() -> None:
     output, server = await run_script([turn] * 5, agent={"max_turns": 3})
     assert output.extra_fields["tir_end_reason"] == "max_turns"
     assert output.extra_fields["tir_num_turns"] == 3
+    assert [tuple(s) for s in output.extra_fields["tir_turn_spans"]] == sampled_runs(output)
     assert segments(output)[-1] == (0, "\nCode execution result: 7\n\n")
     check_alignment(output, server)
 

@@ -6,6 +6,7 @@ object per step: ``{"step": N, "data": {metric: value, ...}}``. ``recipes/train_
 
     python -m simpletir.run_report follow metrics.jsonl --pid PID
     python -m simpletir.run_report summary metrics.jsonl
+    python -m simpletir.run_report plot on.jsonl off.jsonl --labels filter-on filter-off -o stability.png
 """
 
 from __future__ import annotations
@@ -112,6 +113,52 @@ def summary(steps: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+PANELS = (
+    ("reward and filter", ("critic/score/mean", "simpletir/void_turn_ratio", "simpletir/kept_ratio")),
+    ("tokens with p < 1e-3, per turn", ("simpletir_diag/turn1/low_prob_0.001_share", "simpletir_diag/turn2/low_prob_0.001_share",
+                                        "simpletir_diag/turn3/low_prob_0.001_share")),
+    ("tokens with p < 1e-3: after an observation vs the rest", ("simpletir_diag/post_obs/low_prob_0.001_share",
+                                                                "simpletir_diag/other/low_prob_0.001_share")),
+    ("importance ratio outside the clip range", ("simpletir_diag/post_obs/clip_frac", "simpletir_diag/other/clip_frac")),
+    ("log importance ratio, std", ("simpletir_diag/post_obs/log_ratio_std", "simpletir_diag/other/log_ratio_std")),
+    ("actor gradient norm", ("actor/grad_norm",)),
+)  # fmt: skip
+"""The stability plot: (title, verl metric keys drawn in it)."""
+
+
+def plot(runs: dict[str, list[dict[str, Any]]], out: Path) -> Path:
+    """Draw ``PANELS`` for each named run (one line style per run, one colour per metric) into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = ["-", "--", ":", "-."]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    for ax, (title, keys) in zip(axes.flat, PANELS, strict=True):
+        drawn = False
+        for (label, steps), style in zip(runs.items(), styles * len(runs), strict=False):
+            for key, colour in zip(keys, ("C0", "C1", "C2"), strict=False):
+                points = [
+                    (s["step"], s["data"][key]) for s in steps if isinstance(s["data"].get(key), (int, float))
+                ]
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, style, color=colour, marker="o", markersize=3,
+                            label=f"{key.split('/', 1)[1]} ({label})")  # fmt: skip
+                    drawn = True
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry (``follow`` or ``summary``); returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -123,7 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     follow_cmd.add_argument("--pid", type=int, default=None, help="stop once this process has exited")
     summary_cmd = sub.add_parser("summary", help="summarise a finished run")
     summary_cmd.add_argument("path", type=Path)
+    plot_cmd = sub.add_parser("plot", help="draw the stability diagnostics of one or more runs (PNG)")
+    plot_cmd.add_argument("paths", type=Path, nargs="+")
+    plot_cmd.add_argument("--labels", nargs="+", default=None, help="one per run (default: the file names)")
+    plot_cmd.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "plot":
+        labels = args.labels or [p.stem for p in args.paths]
+        missing = [str(p) for p in args.paths if not p.is_file()]
+        if missing or len(labels) != len(args.paths):
+            print(
+                f"run_report: {'missing ' + ', '.join(missing) if missing else 'one label per run'}",
+                file=sys.stderr,
+            )
+            return 2
+        print(plot({label: read_steps(p) for label, p in zip(labels, args.paths, strict=True)}, args.out))
+        return 0
     if args.command == "follow":
         for line in follow(args.path, args.pid):
             print(line, flush=True)

@@ -11,6 +11,12 @@ SANDBOX_URL="${SANDBOX_URL:-}"                         # for http / sandbox_fusi
 EXPERIMENT_NAME="${EXPERIMENT_NAME:-simpletir}"
 PROJECT_NAME="${PROJECT_NAME:-simpletir}"
 CKPT_DIR="${CKPT_DIR:-checkpoints/$PROJECT_NAME/$EXPERIMENT_NAME}"
+ASYNC="${ASYNC:-0}"                                    # 1: verl's colocate_async trainer (rollout overlaps the update)
+case "$ASYNC" in
+  0) TRAINER_MODE=simpletir ;;                         # verl's sync trainer + the filters (the paper's setting)
+  1) TRAINER_MODE=simpletir_colocate_async ;;
+  *) echo "ASYNC must be 0 or 1, got '$ASYNC'" >&2; exit 2 ;;
+esac
 export DATA_DIR
 
 # Set the array SANDBOX_ARGS to the hydra overrides of the sandbox backend chosen above; says what is missing

@@ -13,7 +13,7 @@
 # `ray start --address=<head>:6379` on the others, then run this on node 0 with NNODES set.
 #
 # Usage: recipes/train_qwen2.5_7b.sh [extra hydra overrides...]
-# Environment: MODEL_PATH DATA_DIR NNODES GPUS_PER_NODE SANDBOX_BACKEND SANDBOX_URL EXPERIMENT_NAME CKPT_DIR
+# Environment: ASYNC MODEL_PATH DATA_DIR NNODES GPUS_PER_NODE SANDBOX_BACKEND SANDBOX_URL EXPERIMENT_NAME CKPT_DIR
 #   INFLIGHT_GEN_BATCHES
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,6 +55,7 @@ python -m simpletir.main \
   simpletir.agent.max_turns=5 \
   simpletir.agent.val_max_turns=10 \
   "${SANDBOX_ARGS[@]}" \
+  trainer.v1.trainer_mode="$TRAINER_MODE" \
   trainer.n_gpus_per_node="$GPUS_PER_NODE" \
   trainer.nnodes="$NNODES" \
   trainer.test_freq=10 \

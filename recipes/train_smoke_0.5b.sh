@@ -7,7 +7,7 @@
 # Needs: one GPU with 24+ GB and `pip install -e ".[gpu]"`; without them it says what is missing.
 #
 # Usage: recipes/train_smoke_0.5b.sh [extra hydra overrides...]
-# Environment: MODEL_PATH DATA_DIR SANDBOX_BACKEND SANDBOX_URL EXPERIMENT_NAME CKPT_DIR
+# Environment: ASYNC MODEL_PATH DATA_DIR SANDBOX_BACKEND SANDBOX_URL EXPERIMENT_NAME CKPT_DIR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-0.5B-Instruct}"
@@ -40,6 +40,7 @@ python -m simpletir.main \
   simpletir.agent.max_tokens_per_turn=1024 \
   simpletir.filter.min_non_overlong=1 \
   "${SANDBOX_ARGS[@]}" \
+  trainer.v1.trainer_mode="$TRAINER_MODE" \
   trainer.n_gpus_per_node=1 \
   trainer.nnodes=1 \
   trainer.total_training_steps=5 \

@@ -117,6 +117,16 @@ def test_recipe_variables_and_overrides_pass_through(data_dir: Path) -> None:
     }
 
 
+def test_async_switch_selects_the_colocate_async_filter_trainer(data_dir: Path) -> None:
+    proc = run_recipe("train_qwen2.5_7b", data_dir, ASYNC="1")
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    assert config["trainer"]["v1"]["trainer_mode"] == "simpletir_colocate_async"
+    assert config["data"]["train_batch_size"] == 512 and config["actor_rollout_ref"]["rollout"]["n"] == 16
+    bad = run_recipe("train_qwen2.5_7b", data_dir, ASYNC="yes")
+    assert bad.returncode == 2 and "ASYNC must be 0 or 1" in bad.stderr
+
+
 SANDBOX_RECIPES = sorted(
     p.stem for p in (REPO / "recipes").glob("train_*.sh") if "sandbox_overrides" in p.read_text()
 )

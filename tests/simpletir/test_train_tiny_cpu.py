@@ -99,17 +99,27 @@ def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
         assert data["simpletir/skipped_update"] == float(void_rows == ROWS_PER_STEP)
 
 
-def test_a_step_with_every_row_masked_keeps_the_weights_and_logs_finite_numbers(
+def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_colocate_async(
     tmp_path_factory: pytest.TempPathFactory, model_dir: Path
 ) -> None:
+    """verl's colocate_async trainer with the filters, every group made "flat" so every row is masked.
+
+    Rollouts of step 2 overlap step 1 (partial rollouts, aborts and resumes in the hf server); no update
+    may run, so the checkpoint must hold the initial weights bit for bit.
+    """
     run_dir = tmp_path_factory.mktemp("run") / "all_masked"
-    proc = run_recipe(
-        run_dir, model_dir, 1, "simpletir.filter.min_group_reward_std=1e9"
-    )  # every group "flat"
+    overrides = [
+        "trainer.v1.trainer_mode=simpletir_colocate_async",
+        "simpletir.filter.min_group_reward_std=1e9",
+    ]
+    proc = run_recipe(run_dir, model_dir, 2, *overrides)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (step,) = read_steps(run_dir / "metrics.jsonl")
-    data = step["data"]
-    assert data["simpletir/skipped_update"] == 1.0 and data["simpletir/kept_ratio"] == 0.0
-    assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
-    trained = weights(run_dir / "checkpoints" / "global_step_1" / "actor" / "huggingface")
+    steps = read_steps(run_dir / "metrics.jsonl")
+    assert [s["step"] for s in steps] == [1, 2]
+    for step in steps:
+        data = step["data"]
+        assert data["simpletir/skipped_update"] == 1.0 and data["simpletir/kept_ratio"] == 0.0
+        assert "actor/pg_loss" not in data
+        assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
+    trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
     assert all(torch.equal(trained[k], v.to(trained[k].dtype)) for k, v in weights(model_dir).items())

@@ -157,3 +157,17 @@ def test_the_recipes_over_sampling_bound_reaches_the_sync_replay_buffer(composed
     config.algorithm.filter_groups.metric = "acc"
     config.algorithm.filter_groups.max_inflight_gen_batches = 3
     assert SimpleTIRTrainer(config).replay_buffer.max_inflight_gen_batches == 3
+
+
+def test_the_colocate_async_variant_keeps_verls_async_semantics(composed_config) -> None:
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBufferAsync
+
+    from simpletir.trainer import COLOCATE_ASYNC_MODE, SimpleTIRColocateAsyncTrainer
+
+    assert get_trainer_cls(COLOCATE_ASYNC_MODE) is SimpleTIRColocateAsyncTrainer
+    config = composed_config.copy()
+    config.trainer.v1.trainer_mode = COLOCATE_ASYNC_MODE
+    trainer = SimpleTIRColocateAsyncTrainer(config)
+    assert trainer.trainer_mode == "colocate_async" and type(trainer.replay_buffer) is ReplayBufferAsync
+    # the off-policy bound is verl's, read from the colocate_async mode's own settings
+    assert trainer.replay_buffer.trainer_config == config.trainer.v1.colocate_async

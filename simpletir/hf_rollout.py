@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import ray
@@ -260,6 +260,16 @@ class HFRolloutServer:
         """No-op (see ``start_profile``)."""
 
 
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """Iterate a plain or an async iterable the same way."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
 class HFReplica(RolloutReplica):
     """A replica of one ``HFRolloutServer`` on the node of its (single) trainer worker."""
 
@@ -340,13 +350,17 @@ class HFServerAdapter(BaseRollout):
 
     async def update_weights(
         self,
-        weights: Iterable[tuple[str, torch.Tensor]],
+        weights: Iterable[tuple[str, torch.Tensor]] | AsyncIterable[tuple[str, torch.Tensor]],
         wire_format: str = "named_tensors",
         global_steps: int | None = None,
         peft_config: Any = None,
         **kwargs: Any,
     ) -> None:
-        """Send ``weights`` (full tensors, in buckets of ``checkpoint_engine.update_weights_bucket_megabytes``)."""
+        """Send ``weights`` (full tensors, in buckets of ``checkpoint_engine.update_weights_bucket_megabytes``).
+
+        ``weights`` is the actor's generator (verl's ``naive`` engine, hybrid replicas) or a checkpoint
+        engine's async generator (standalone replicas, e.g. ``simpletir.ray_checkpoint_engine``).
+        """
         if wire_format != "named_tensors":
             raise NotImplementedError(f"the hf rollout takes full tensors, not wire_format={wire_format!r}")
         if peft_config is not None:
@@ -356,7 +370,7 @@ class HFServerAdapter(BaseRollout):
         bucket_bytes = int(self.config.checkpoint_engine.update_weights_bucket_megabytes) << 20
         bucket: list[tuple[str, torch.Tensor]] = []
         size = 0
-        for name, tensor in weights:
+        async for name, tensor in _aiter(weights):
             copy = tensor.detach().to("cpu", copy=True)
             bucket.append((name, copy))
             size += copy.numel() * copy.element_size()

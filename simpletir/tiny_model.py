@@ -8,9 +8,10 @@
   a code block, the ``Code execution result:`` observation, ``\\boxed{}``; some answer with
   ``final_answer()`` in code, some directly;
 - a byte-level BPE tokenizer trained on that text, with a ChatML-style chat template;
-- a small Llama-style model (randomly initialised, ~0.3M parameters) warm-started on the demonstrations
-  for a few hundred steps — on purpose not to convergence, so that its first rollouts hold code blocks,
-  final answers *and* void turns (``void_turn`` rows for the filter to mask).
+- a small Llama-style model (randomly initialised, ~0.2M parameters) warm-started on the demonstrations
+  until it copies operands into code about half the time (about 45% of first rollouts are right), so GRPO
+  groups mix right and wrong answers; one demonstration in eight stops without an answer, as base models
+  sometimes do, so the first rollouts hold code blocks, final answers *and* void turns for the filter.
 
 Everything is deterministic for a given ``TinyModelSpec``; ``build_tiny_model`` caches the result in a
 folder keyed by the spec, written atomically (a concurrent builder never sees half a model).
@@ -52,11 +53,13 @@ class TinyModelSpec:
     max_positions: int = 2048
     num_problems: int = 512
     """Arithmetic problems generated for demonstrations and RL."""
-    warmup_steps: int = 600
+    warmup_steps: int = 1200
     """Supervised steps on the demonstrations (few enough that void turns remain)."""
     batch_size: int = 16
     learning_rate: float = 3e-3
     seed: int = 0
+    version: int = 2
+    """Bumped whenever the problems, demonstrations or training change, so caches of older builds are not reused."""
 
     def key(self) -> str:
         """A short stable hash of the spec (the cache folder name)."""
@@ -92,10 +95,15 @@ def tiny_problems(count: int, seed: int = 0) -> list[Problem]:
     return list(problems.values())
 
 
+STYLE_WEIGHTS = (3, 3, 1, 1)
+"""How often each ``demonstration`` style is drawn: print then box, ``final_answer``, box directly, void."""
+
+
 def demonstration(problem: Problem, style: int) -> list[tuple[str, bool]]:
     """An assistant turn sequence for ``problem`` as (text, trained) pieces; observations are not trained.
 
-    ``style`` 0: code that prints, then the boxed answer; 1: ``final_answer()`` in code; 2: boxed directly.
+    ``style`` 0: code that prints, then the boxed answer; 1: ``final_answer()`` in code; 2: boxed directly;
+    3: a turn without code or answer (a void turn).
     """
     answer = problem.answer
     if style == 0:
@@ -109,7 +117,14 @@ def demonstration(problem: Problem, style: int) -> list[tuple[str, bool]]:
             (f"```python\nresult = {problem.expression}\nfinal_answer(result)\n```", True),
             (f"{OBSERVATION_PREFIX}{FINAL_ANSWER_MARKER}{answer}}}{OBSERVATION_SUFFIX}", False),
         ]
-    return [(f"The answer is {FINAL_ANSWER_MARKER}{answer}}}.", True)]
+    if style == 2:
+        return [(f"The answer is {FINAL_ANSWER_MARKER}{answer}}}.", True)]
+    return [("I am not sure how to solve this.", True)]
+
+
+def draw_style(rng: random.Random) -> int:
+    """A demonstration style, drawn with ``STYLE_WEIGHTS``."""
+    return rng.choices(range(len(STYLE_WEIGHTS)), weights=STYLE_WEIGHTS)[0]
 
 
 def prompt_messages(problem: Problem) -> list[dict[str, str]]:
@@ -188,7 +203,7 @@ def _examples(tokenizer: Any, problems: list[Problem], seed: int) -> list[tuple[
         )
         ids = tokenizer.encode(text, add_special_tokens=False)
         labels = [-100] * len(ids)
-        for text, trained in [*demonstration(problem, rng.randrange(3)), (EOS, True)]:
+        for text, trained in [*demonstration(problem, draw_style(rng)), (EOS, True)]:
             piece = tokenizer.encode(text, add_special_tokens=False)
             ids += piece
             labels += piece if trained else [-100] * len(piece)
@@ -244,7 +259,7 @@ def build_tiny_model(spec: TinyModelSpec = TinyModelSpec(), cache_dir: Path | No
     rng = random.Random(spec.seed)
     # The instruction weighs as much as the demonstrations, so BPE merges it into few tokens (short prompts).
     corpus = [build_user_content(p.question) for p in problems]
-    corpus += ["".join(text for text, _ in demonstration(p, rng.randrange(3))) for p in problems]
+    corpus += ["".join(text for text, _ in demonstration(p, draw_style(rng))) for p in problems]
     tokenizer = _train_tokenizer(spec, corpus)
     torch.manual_seed(spec.seed)
     config = LlamaConfig(

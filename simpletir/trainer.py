@@ -21,6 +21,7 @@ import transfer_queue as tq
 from tensordict import TensorDict
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
+from verl.trainer.ppo.v1.trainer_separate_async import PPOTrainerSeparateAsync
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from simpletir.diagnostics import DiagnosticsConfig, compute_diagnostics
@@ -31,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 TRAINER_MODE = "simpletir"
 COLOCATE_ASYNC_MODE = "simpletir_colocate_async"
-FILTER_TRAINER_MODES = (TRAINER_MODE, COLOCATE_ASYNC_MODE)
+SEPARATE_ASYNC_MODE = "simpletir_separate_async"
+FILTER_TRAINER_MODES = (TRAINER_MODE, COLOCATE_ASYNC_MODE, SEPARATE_ASYNC_MODE)
 """``trainer.v1.trainer_mode`` values that run the SimpleTIR filters."""
 
 
@@ -195,6 +197,13 @@ class SimpleTIRColocateAsyncTrainer(VoidTurnFilterMixin, PPOTrainerColocateAsync
     """verl's ``colocate_async`` V1 trainer (rollout of step t+1 overlaps the update of step t) with the filters."""
 
     BASE_MODE = "colocate_async"
+
+
+@register_trainer(SEPARATE_ASYNC_MODE)
+class SimpleTIRSeparateAsyncTrainer(VoidTurnFilterMixin, PPOTrainerSeparateAsync):
+    """verl's ``separate_async`` V1 trainer (standalone rollout replicas, partial rollouts) with the filters."""
+
+    BASE_MODE = "separate_async"
 
 
 def setup_ray_worker() -> None:

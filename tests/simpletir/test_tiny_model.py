@@ -13,6 +13,7 @@ from verl.workers.config import HFModelConfig, RolloutConfig
 from simpletir import agent_loop as agent_loop_module
 from simpletir.agent_loop import SimpleTIRAgentLoop
 from simpletir.hf_rollout import HFRolloutServer
+from simpletir.protocol import TurnKind, classify_turn
 from simpletir.reward import compute_score
 from simpletir.tiny_model import (
     TinyModelSpec,
@@ -42,6 +43,8 @@ def test_demonstrations_follow_the_protocol_and_earn_full_reward() -> None:
         assert compute_score("tiny_arith", text, str(problem.answer))["score"] == 1.0
         trained_text = "".join(t for t, trained in pieces if trained)
         assert "Code execution result" not in trained_text  # observations are never trained on
+    void = "".join(t for t, _ in demonstration(problem, 3))
+    assert classify_turn(void) is TurnKind.VOID
 
 
 def test_datasets_have_verl_columns(tmp_path: Path) -> None:
@@ -81,7 +84,7 @@ def test_the_cache_is_reused(tmp_path: Path) -> None:
 async def test_first_rollouts_hold_code_answers_and_void_turns(tiny_model_dir: Path) -> None:
     """What the recipe needs from the warm start: trajectories with code, with answers, and void ones.
 
-    32 trajectories of the real agent loop (recipe settings: 3 turns of 64 tokens) against the hf
+    64 trajectories of the real agent loop (recipe settings: 3 turns of 64 tokens) against the hf
     rollout server on the tiny model, with the real local sandbox.
     """
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -93,7 +96,7 @@ async def test_first_rollouts_hold_code_answers_and_void_turns(tiny_model_dir: P
     )  # fmt: skip
     try:
         outputs = await asyncio.gather(
-            *(loop.run({"temperature": 1.0, "logprobs": True}, raw_prompt=prompt_messages(p)) for p in tiny_problems(32, seed=123))
+            *(loop.run({"temperature": 1.0, "logprobs": True}, raw_prompt=prompt_messages(p)) for p in tiny_problems(64, seed=123))
         )  # fmt: skip
     finally:
         await asyncio.gather(*(sb.close() for sb in agent_loop_module._SANDBOXES.values()))

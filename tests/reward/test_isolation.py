@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -145,3 +148,36 @@ def test_threads_calling_concurrently_get_correct_results() -> None:
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
     assert time.monotonic() - start < 60
+
+
+PRESTART_PROBE = """
+import json, os, time
+from pathlib import Path
+
+def children():
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return sum(len((t / "children").read_text().split()) for t in tasks.iterdir())
+
+start = time.monotonic()
+import simpletir.reward
+after_import = children()
+from simpletir.reward import grade
+from simpletir.reward.isolation import default_pool
+assert default_pool().wait_ready()
+startup_s = time.monotonic() - start
+call = time.monotonic()
+assert grade("\\\\sqrt{8}", "2\\\\sqrt{2}").correct
+print(json.dumps({"children": after_import, "startup_s": startup_s, "first_call_s": time.monotonic() - call}))
+"""
+
+
+@pytest.mark.parametrize("prestart", ["1", "0"])
+def test_grader_starts_on_import_and_the_first_call_does_not_wait(prestart: str) -> None:
+    env = dict(os.environ, SIMPLETIR_REWARD_PRESTART=prestart)
+    done = subprocess.run(
+        [sys.executable, "-c", PRESTART_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["children"] == (1 if prestart == "1" else 0)
+    assert probe["first_call_s"] < probe["startup_s"] / 2, probe

@@ -291,10 +291,11 @@ def _single_equal(given: str, truth: str, symbolic: SymbolicFn) -> bool:
 def symbolic_equal(given: str, truth: str, float_rounding: int | None = FLOAT_ROUNDING) -> bool:
     """math-verify's ``verify(parse(truth), parse(given))`` (``float_rounding`` places, strict; with
     ``None`` every decimal is its exact rational), no timeout: call it only where the caller enforces
-    one (the worker process)."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    one (the worker process). Only LaTeX parsing is used: math-verify's plain-expression fallback
+    takes a number out of LaTeX it cannot parse (``4:30 p.m.`` → 4), which made unequal answers equal."""
+    from math_verify import LatexExtractionConfig, parse, verify
 
-    targets = (LatexExtractionConfig(), ExprExtractionConfig())
+    targets = (LatexExtractionConfig(),)
     gold = parse(f"${truth}$", targets, parsing_timeout=None, raise_on_error=False)
     pred = parse(f"${given}$", targets, parsing_timeout=None, raise_on_error=False)
     if not gold or not pred:

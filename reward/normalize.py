@@ -20,11 +20,12 @@ _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _BOX_COMMANDS = ("\\boxed", "\\fbox", "\\displaystyle")
 
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|biggl|biggr)(?![a-zA-Z])\s*\.?")
-_THOUSANDS_THIN = re.compile(r"(?<=\d)(?:\\,|\\!|\\ |\{,\}|~)(?=\d{3}(?!\d))")
+_THOUSANDS_THIN = re.compile(r"(?<=\d)(?:,?\\[,! ]|\{,\}|~)(?=\d{3}(?!\d))")
 _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
 _DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
-_FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
-_FRAC_HALF_SHORT = re.compile(r"\\frac\s*\{([^{}]{1,50})\}\s*(\d)")
+_FRAC_ARGUMENT = r"(\\[a-zA-Z]+|[0-9a-zA-Z]|\{[^{}]{0,50}\})"
+_FRAC_SHORT = re.compile(rf"\\frac\s*{_FRAC_ARGUMENT}\s*{_FRAC_ARGUMENT}")
+_PHANTOM = re.compile(r"\\[hv]?phantom\s*(?:\{[^{}]{0,50}\}|\\[a-zA-Z]+|.)")
 _SQRT_PARENS = re.compile(r"\\sqrt\s*\(([^(){}]{1,50})\)")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\\circ\s*$")
 _TEXT_CMD = re.compile(
@@ -43,7 +44,7 @@ _ASSIGNMENT = re.compile(rf"^\s*(?:{_VARIABLE}|\(\s*{_VARIABLE}(?:\s*,\s*{_VARIA
 _ASSIGNED_NAME = re.compile(rf"^\s*({_VARIABLE})\s*=(?![=<>])")
 _MEMBERSHIP = re.compile(rf"^\s*{_VARIABLE}\s*\\in(?![a-zA-Z])\s*")
 _PRIME_POWER = re.compile(r"\^\s*\{\s*((?:\\prime\s*)+)\}|\^\s*\\prime(?![a-zA-Z])")
-_PRIME_MARKS = re.compile(r"([A-Za-z])\s*('+)")
+_PRIME_MARKS = re.compile(r"([A-Za-z0-9})\]])\s*('+)")
 _CHOICE = re.compile(r"^\(([A-Ea-e])\)$")
 _CHOICE_LABEL = re.compile(r"^\(([A-E])\)\s*(.*)$")
 _RELATION = re.compile(r"\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt)(?![a-zA-Z])|<=|>=|[<>≤≥]")
@@ -122,6 +123,12 @@ def strip_wrappers(answer: str) -> str:
     return text
 
 
+def _braced_fraction(match: re.Match[str]) -> str:
+    """``\\frac`` with both arguments braced (``\\frac12``, ``\\frac\\pi 2``, ``\\frac 9{20}``)."""
+    numerator, denominator = (arg[1:-1] if arg.startswith("{") else arg for arg in match.groups())
+    return f"\\frac{{{numerator}}}{{{denominator}}}"
+
+
 def _unwrap_text(text: str) -> str:
     """Drop unit ``\\text{…}`` after a number and unwrap the remaining text commands to their content."""
     text = _CONJUNCTION.sub(",", text)
@@ -142,8 +149,8 @@ def normalize_answer(answer: str) -> str:
     text = text.replace("{,}", ",")
     text = _SPACING.sub(" ", text)
     text = _DFRAC.sub(r"\\frac", text)
-    text = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", text)
-    text = _FRAC_HALF_SHORT.sub(r"\\frac{\1}{\2}", text)
+    text = _FRAC_SHORT.sub(_braced_fraction, text)
+    text = _PHANTOM.sub("", text)
     text = _SQRT_PARENS.sub(r"\\sqrt{\1}", text)
     text = _PRIME_POWER.sub(lambda m: "'" * max(1, m.group(0).count("\\prime")), text)
     text = _DEGREES.sub("", text)
@@ -155,11 +162,12 @@ def normalize_answer(answer: str) -> str:
         text = _ASSIGNMENT.sub("", text, count=1)
     text = _MEMBERSHIP.sub("", text, count=1)
     text = _UNIT_WORDS.sub(r"\1", text)
+    thousands = _THOUSANDS_COMMAS.match(text)
     text = _SPACE_AROUND_SYMBOL.sub(r"\1", text).strip()
     choice = _CHOICE.match(text)
     if choice:
         text = choice.group(1).upper()
-    if _THOUSANDS_COMMAS.match(text):
+    if thousands:
         text = text.replace(",", "")
     return inequality_interval(text) or text
 
@@ -198,8 +206,9 @@ def inequality_interval(text: str) -> str | None:
 
 
 def prime_marks(text: str) -> list[tuple[str, int]]:
-    """The primed letters of a normalised answer and their prime counts (``f''(x)+g'`` → f: 2, g: 1),
-    sorted: two answers that differ here are different, whatever sympy says (it drops primes)."""
+    """The primed symbols (letter, digit or closing bracket) of a normalised answer and their prime
+    counts (``f''(x)+g'`` → f: 2, g: 1), sorted: two answers that differ here are different, whatever
+    sympy says (math-verify drops primes)."""
     return sorted((m.group(1), len(m.group(2))) for m in _PRIME_MARKS.finditer(text))
 
 

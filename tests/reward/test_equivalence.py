@@ -422,8 +422,33 @@ PRIMES_CHOICES = [
     ("\\text{(B) } 12", "12", True),
 ]
 
+# Found by the metamorphic suite (test_metamorphic.py) on the golds of ../shared/data.
+FOUND_BY_METAMORPHIC = [
+    ("\\text{4:31 p.m.}", "\\text{4:30 p.m.}", False),
+    ("\\text{4:30 p.m.}", "\\text{4:30 p.m.}", True),
+    ("-\\left(2007 + \\frac\\pi 2\\right)", "2007 + \\frac\\pi 2", False),
+    ("2007 + \\frac{\\pi}{2}", "2007 + \\frac\\pi 2", True),
+    ("135^\\circ, 45^\\circ", "45^\\circ, 135^\\circ", True),
+    ("45, 135", "45135", False),
+    (
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & \\phantom -2 \\end{pmatrix}",
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & \\phantom -1 \\end{pmatrix}",
+        False,
+    ),
+    (
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & 1 \\end{pmatrix}",
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & \\phantom -1 \\end{pmatrix}",
+        True,
+    ),
+    ("\\frac1b'", "\\frac1b", False),
+    ("12000085", "12,\\!000,\\!085", True),
+    ("\\$115{,}000", "\\$115,000", True),
+    (".0000673", ".0000672", True),
+]
+
 CASES = (
-    MULTI_ANSWER
+    FOUND_BY_METAMORPHIC
+    + MULTI_ANSWER
     + PRIMES_CHOICES
     + MATH_VERIFY_PITFALLS
     + INTEGERS
@@ -475,6 +500,8 @@ FLOAT_ROUNDING_CASES = [
     ("(0.5, 1.414214)", "(\\frac12, \\sqrt2)", None, False),
     ("(0.5, 1.414214)", "(\\frac12, \\sqrt2)", 6, True),
     ("2.5\\%", "0.025", None, True),
+    (".0000673", ".0000672", None, False),
+    (".0000673", ".0000672", 7, False),
 ]
 
 

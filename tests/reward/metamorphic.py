@@ -89,7 +89,7 @@ def _set_items(gold: str) -> list[str] | None:
         return None
     if inner is gold and (gold[0] in "([" or re.search(r",\\!|\{,\}|\d,\d{3}(?!\d)", gold)):
         return None
-    return [item.strip() for item in items]
+    return [re.sub(r"^(?:\\text\{\s*and\s*\}|and\b)\s*", "", item.strip()) for item in items]
 
 
 def _tuple_items(gold: str) -> list[str] | None:

@@ -85,6 +85,12 @@ ISSUE_RESPONSES = [
     ("\\boxed{1.41421356}", "\\sqrt{2}", {}, True),
     ("\\boxed{1.41421356}", "\\sqrt{2}", {"float_rounding": None}, False),
     ("\\boxed{0.75}", "\\frac{3}{4}", {"float_rounding": None}, True),
+    (
+        "First guess: $\\boxed{32 \\%}$.\n```output\n32 \\%\n```\nCorrecting it, the answer is $\\boxed{33 \\%}$.",
+        "32 \\%",
+        {},
+        False,
+    ),
 ]
 
 

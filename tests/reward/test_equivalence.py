@@ -446,8 +446,26 @@ FOUND_BY_METAMORPHIC = [
     (".0000673", ".0000672", True),
 ]
 
+# Where math-verify disagreed with the metamorphic suite's label (benchmarks/reward_bench.py
+# --disagreements), one case per kind; the label was right each time.
+MATH_VERIFY_DISAGREEMENTS = [
+    ("p' - q", "p - q", False),
+    ("6 - 5i'", "6 - 5i", False),
+    ("x = 2{,}016{,}532", "2{,}016{,}532", True),
+    ("x = a + b + c", "a + b + c", True),
+    ("x = \\sin^2 t", "\\sin^2 t", True),
+    ("x = \\mathbf{2340}", "\\mathbf{2340}", True),
+    ("\\left( a + b \\right)\\left( a + c \\right)\\left( b + c \\right)", "(a + b)(a + c)(b + c)", True),
+    ("\\text{ and } 4, 3, 2", "2, 3, \\text{ and } 4", True),
+    ("\\frac{1}{2005!}", "\\frac{1}{2004!}", False),
+    ("-\\left(\\frac{1}{2^{98}}\\right)", "\\frac{1}{2^{98}}", False),
+    ("\\frac \\pi4 + 2 + \\sqrt2", "\\frac \\pi4 + 2 - \\sqrt2", False),
+    ("\\frac \\pi4 + 2 - \\sqrt3", "\\frac \\pi4 + 2 - \\sqrt2", False),
+]
+
 CASES = (
     FOUND_BY_METAMORPHIC
+    + MATH_VERIFY_DISAGREEMENTS
     + MULTI_ANSWER
     + PRIMES_CHOICES
     + MATH_VERIFY_PITFALLS

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
 from simpletir.reward import ExtractConfig, extract_answer
 from simpletir.reward.extract import last_boxed, mask_code_source
+
+T = TypeVar("T")
 
 FINAL_ANSWER_TURN = (
     "Let me compute the number of lattice points directly.\n"
@@ -181,6 +185,19 @@ def test_extract_config_is_frozen() -> None:
         ExtractConfig().last_number = False  # type: ignore[misc]
 
 
+def timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
+    """``fn(*args)`` and the seconds it took."""
+    start = time.monotonic()
+    result = fn(*args)
+    return result, time.monotonic() - start
+
+
+def realistic_text(length: int) -> str:
+    """Multi-turn TIR responses (code, output, boxes, phrases, math) repeated to ``length`` characters."""
+    unit = TWO_TURNS_THEN_BOX + FINAL_ANSWER_TURN + OUTPUT_FENCE + ANSWER_PHRASE + LATEX_TUPLE_BOX
+    return (unit * (length // len(unit) + 1))[:length]
+
+
 HOSTILE = [
     "\\boxed{" * 5000 + "x" * (1 << 20),
     "{" * 5000 + "\\boxed{" + "{" * 5000,
@@ -193,9 +210,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
 def test_extraction_is_bounded_on_hostile_text(text: str) -> None:
-    start = time.monotonic()
-    answer = extract_answer(text)
-    assert time.monotonic() - start < 1.0
+    answer, seconds = timed(extract_answer, text)
+    # Linear: within a small factor of a realistic response of the same length, on this machine now.
+    assert seconds < 10 * timed(extract_answer, realistic_text(len(text)))[1] + 0.2
     assert answer is None or len(answer) <= ExtractConfig().max_answer_chars + 100 or answer.isdigit()
 
 

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from simpletir.reward import compute_score, grade
+from simpletir.reward import compute_score, extract_answer, grade
 from simpletir.reward.equivalence import GradingError
 from simpletir.reward.isolation import WorkerPool, default_pool
+from tests.reward.test_extract import timed
 
 LIMIT_S = 1.0
 SLACK_S = 1.0
@@ -73,9 +74,10 @@ def test_timeout_kills_and_replaces_the_worker() -> None:
 
 def test_hostile_responses_through_compute_score() -> None:
     for response in ("\\boxed{" * 5000 + "x" * (1 << 20), "\\boxed{10^{10^{10^{10}}}}", "{" * 5000):
-        start = time.monotonic()
-        result = compute_score("math", response, "1", timeout_s=LIMIT_S)
-        assert time.monotonic() - start < LIMIT_S + SLACK_S
+        # The limit covers grading; extraction (linear, in-process) is measured here as the baseline.
+        _, extraction_s = timed(extract_answer, response)
+        result, seconds = timed(lambda text: compute_score("math", text, "1", timeout_s=LIMIT_S), response)
+        assert seconds < LIMIT_S + SLACK_S + 2 * extraction_s
         assert result["acc"] is False
 
 

@@ -68,6 +68,7 @@ RULE_EXAMPLES = [
     (reordered, "\\{1, 2, 3\\}", "\\{3, 2, 1\\}"),
     (reordered, "34,\\!560", None),
     (reordered, "\\$115,000", None),
+    (reordered, "2, 3, \\text{ and } 4", "4, 3, 2"),
     (sign, "-\\frac{8}{5}", "\\frac{8}{5}"),
     (sign, "0", None),
     (sign, "(1,2)", None),

@@ -159,13 +159,16 @@ class _Template:
         return _Worker(pid, parent_end)
 
     def kill(self, worker: _Worker) -> None:
-        """SIGKILL ``worker`` and have the template reap it (a pid it has reaped is never signalled)."""
+        """Have the template SIGKILL and reap ``worker`` (it never signals a pid it has reaped); the
+        message has no reply, so the caller returns at once."""
         worker.close()
-        with self._lock, contextlib.suppress(EOFError):
-            self._ask(b"kill %d" % worker.pid)
+        with self._lock, contextlib.suppress(OSError):
+            self.control.send(b"kill %d" % worker.pid)
 
     def close(self) -> None:
-        """Close the control socket (the template exits) and reap the template."""
+        """Close the control socket (a warm template exits; one still starting is killed) and reap it."""
+        if not self.ready:
+            self.proc.kill()
         with contextlib.suppress(OSError):
             self.control.close()
         try:

@@ -24,7 +24,7 @@ _THOUSANDS_THIN = re.compile(r"(?<=\d)(?:,?\\[,! ]|\{,\}|~)(?=\d{3}(?!\d))")
 _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
 _DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _FRAC_ARGUMENT = r"(\\[a-zA-Z]+|[0-9a-zA-Z]|\{[^{}]{0,50}\})"
-_FRAC_SHORT = re.compile(rf"\\frac\s*{_FRAC_ARGUMENT}\s*{_FRAC_ARGUMENT}")
+_FRAC_SHORT = re.compile(rf"\\frac(?![a-zA-Z])\s*{_FRAC_ARGUMENT}\s*{_FRAC_ARGUMENT}")
 _PHANTOM = re.compile(r"\\[hv]?phantom\s*(?:\{[^{}]{0,50}\}|\\[a-zA-Z]+|.)")
 _SQRT_PARENS = re.compile(r"\\sqrt\s*\(([^(){}]{1,50})\)")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\\circ\s*$")

@@ -5,7 +5,8 @@ parsers and caches are built, then says ``ready`` on its control socket (an ``AF
 socket inherited as ``CONTROL_FD``). From then on it forks one warm worker per ``fork`` message, which
 carries the worker's end of a fresh socket pair; a worker starts in milliseconds, inherits the cap, and
 answers each JSON line ``{"given", "truth", "float_rounding"}`` with ``{"equal": bool}`` or
-``{"error": str}`` until its socket closes. ``kill PID`` kills and reaps one of its workers. The template
+``{"error": str}`` until its socket closes. ``kill PID`` kills and reaps one of its workers (no reply:
+the pool does not wait for it). The template
 exits when the control socket closes, so it never outlives the process that started it.
 """
 
@@ -97,17 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             pid = _fork_worker(control, fds[0])
             children.add(pid)
             control.send(str(pid).encode())
-        elif message.startswith(b"kill "):
+        elif message.startswith(b"kill ") and int(message[5:]) in children:
             pid = int(message[5:])
-            if pid in children:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                children.discard(pid)
-            control.send(b"ok")
-        else:
-            for fd in fds:
-                os.close(fd)
-            control.send(b"?")
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            children.discard(pid)
 
 
 if __name__ == "__main__":

@@ -185,10 +185,10 @@ def test_extract_config_is_frozen() -> None:
         ExtractConfig().last_number = False  # type: ignore[misc]
 
 
-def timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
-    """``fn(*args)`` and the seconds it took."""
+def timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float]:
+    """``fn(*args, **kwargs)`` and the seconds it took."""
     start = time.monotonic()
-    result = fn(*args)
+    result = fn(*args, **kwargs)
     return result, time.monotonic() - start
 
 

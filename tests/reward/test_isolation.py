@@ -43,24 +43,30 @@ PATHOLOGICAL = [
 ]
 
 
-def _timed_good_call() -> float:
-    """Seconds one symbolic comparison takes end to end (it must be correct)."""
-    start = time.monotonic()
-    assert grade("\\frac{\\sqrt{12}}{2}", "\\sqrt{3}", timeout_s=30.0).correct is True
-    return time.monotonic() - start
+@pytest.fixture(scope="module")
+def startup_s() -> float:
+    """Seconds a new pool's template takes to start on this machine now (what a call must never wait for)."""
+    pool = WorkerPool(max_workers=1)
+    try:
+        _, seconds = timed(pool.wait_ready)
+    finally:
+        pool.close()
+    return seconds
 
 
 @pytest.mark.parametrize(
     ("given", "truth"), PATHOLOGICAL, ids=[f"patho{i}" for i in range(len(PATHOLOGICAL))]
 )
-def test_pathological_input_returns_within_limit_and_next_call_is_fast(given: str, truth: str) -> None:
-    baseline = min(_timed_good_call() for _ in range(2))
-    start = time.monotonic()
-    outcome = grade(given, truth, timeout_s=LIMIT_S)
-    assert time.monotonic() - start < LIMIT_S + SLACK_S
+def test_pathological_input_returns_within_limit_and_next_call_is_fast(
+    given: str, truth: str, startup_s: float
+) -> None:
+    outcome, seconds = timed(grade, given, truth, timeout_s=LIMIT_S)
+    assert seconds < LIMIT_S + SLACK_S
     assert outcome.correct is False
-    # The next call must not wait for a worker start-up (seconds): relative to this machine's speed now.
-    assert _timed_good_call() < 5 * baseline + 0.5
+    # The next call forks a warm worker: it never waits for a start-up, whatever the machine's load.
+    outcome, seconds = timed(grade, "\\frac{\\sqrt{12}}{2}", "\\sqrt{3}", timeout_s=30.0)
+    assert outcome.correct is True
+    assert seconds < startup_s / 3
 
 
 def test_timeout_kills_and_replaces_the_worker() -> None:
@@ -76,7 +82,7 @@ def test_hostile_responses_through_compute_score() -> None:
     for response in ("\\boxed{" * 5000 + "x" * (1 << 20), "\\boxed{10^{10^{10^{10}}}}", "{" * 5000):
         # The limit covers grading; extraction (linear, in-process) is measured here as the baseline.
         _, extraction_s = timed(extract_answer, response)
-        result, seconds = timed(lambda text: compute_score("math", text, "1", timeout_s=LIMIT_S), response)
+        result, seconds = timed(compute_score, "math", response, "1", timeout_s=LIMIT_S)
         assert seconds < LIMIT_S + SLACK_S + 2 * extraction_s
         assert result["acc"] is False
 

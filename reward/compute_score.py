@@ -38,13 +38,13 @@ def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -
         "timeout": False,
         "grader_error": False,
     }
+    deadline = time.monotonic() + config.timeout_s
     try:
         pred = extract_answer(solution_str or "", config.extract)
         if pred is None:
             result["no_answer"] = True
             return result
         result["pred"] = pred[:MAX_ANSWER_CHARS]
-        deadline = time.monotonic() + config.timeout_s
         for truth in _ground_truths(ground_truth):
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -28,7 +28,8 @@ class RewardConfig:
     incorrect_score: float = 0.0
     """Score of a wrong answer, a missing answer, a timeout or a grader error (no format penalty)."""
     timeout_s: float = DEFAULT_TIMEOUT_S
-    """Hard limit for grading one response (all its ground truths together), enforced by a worker process."""
+    """Hard limit for grading one response (extraction and all its ground truths together), enforced by a
+    worker process."""
     float_rounding: int | None = FLOAT_ROUNDING
     """Decimal places a decimal answer is rounded to before it is compared with a number (the paper's
     grader: math-verify's 6, so ``1.414214`` = ``\\sqrt{2}``); ``None``: a decimal equals only the exact

@@ -376,6 +376,7 @@ def grade(
 ) -> Grade:
     """Grade ``given`` against ``ground_truth`` within ``timeout_s`` seconds, decimals rounded to
     ``float_rounding`` places (``None``: exact); never raises for bad input."""
+    deadline = time.monotonic() + timeout_s
     if len(given) > MAX_ANSWER_CHARS or len(ground_truth) > MAX_ANSWER_CHARS:
         return Grade(correct=bool(given.strip()) and given.strip() == ground_truth.strip())
     a, b = normalize_answer(given), normalize_answer(ground_truth)
@@ -385,7 +386,7 @@ def grade(
     if choice is not None:
         return Grade(correct=choice)
     a, b = _without_label(a), _without_label(b)
-    symbolic = _pool_symbolic(time.monotonic() + timeout_s, float_rounding)
+    symbolic = _pool_symbolic(deadline, float_rounding)
     try:
         return Grade(correct=compare_normalized(a, b, symbolic, float_rounding))
     except GradingTimeout:

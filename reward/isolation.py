@@ -38,8 +38,9 @@ DEFAULT_STARTUP_TIMEOUT_S = 60.0
 PRESTART_ENV = "SIMPLETIR_REWARD_PRESTART"
 """Set to ``0`` to start the grader on first use instead of when :mod:`simpletir.reward` is imported."""
 
-RETURN_MARGIN_S = 0.02
-"""A worker's reply is awaited until this long before the call's deadline, leaving time to kill it."""
+RETURN_MARGIN_S = 0.1
+"""A worker's reply is awaited until this long before the call's deadline, leaving time to kill the
+worker and return on a busy machine."""
 
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _DEFAULT_POOL: WorkerPool | None = None

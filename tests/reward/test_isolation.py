@@ -69,6 +69,14 @@ def test_pathological_input_returns_within_limit_and_next_call_is_fast(
     assert seconds < startup_s / 3
 
 
+def test_equation_sympy_tries_to_solve_is_wrong_by_timeout() -> None:
+    # The one metamorphic near miss that runs to the limit: math-verify tries to solve tan = linear.
+    outcome, seconds = timed(grade, "\\tan \\theta = 3\\theta", "\\tan \\theta = 2\\theta", timeout_s=LIMIT_S)
+    assert outcome.timeout is True and outcome.correct is False
+    assert seconds < LIMIT_S + SLACK_S
+    assert grade("\\tan \\theta = 2\\theta", "\\tan \\theta = 2\\theta", timeout_s=LIMIT_S).correct is True
+
+
 def test_timeout_kills_and_replaces_the_worker() -> None:
     pool = default_pool()
     restarts = pool.restarts

@@ -38,9 +38,10 @@ DEFAULT_STARTUP_TIMEOUT_S = 60.0
 PRESTART_ENV = "SIMPLETIR_REWARD_PRESTART"
 """Set to ``0`` to start the grader on first use instead of when :mod:`simpletir.reward` is imported."""
 
-RETURN_MARGIN_S = 0.1
-"""A worker's reply is awaited until this long before the call's deadline, leaving time to kill the
-worker and return on a busy machine."""
+RETURN_MARGIN = 0.05
+"""A worker's reply is awaited until this fraction of the time the comparison was given is left
+(0.25 s of a 5 s limit), leaving time to kill the worker and return on a busy machine or through a
+garbage-collection pause (the benchmark, with a large heap, returned up to 0.1 s after the wait ended)."""
 
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _DEFAULT_POOL: WorkerPool | None = None
@@ -273,7 +274,7 @@ class WorkerPool:
         try:
             worker = self._take(template)
             try:
-                reply = worker.request(given, truth, float_rounding, deadline - RETURN_MARGIN_S)
+                reply = worker.request(given, truth, float_rounding, deadline - RETURN_MARGIN * timeout_s)
             except EOFError as exc:
                 self._discard(template, worker)
                 raise GradingError("grader worker died (memory limit or crash)") from exc

@@ -57,8 +57,15 @@ setup(
     extras_require={
         # The inference engine the pinned verl supports (verl[vllm] pins vllm and its torch).
         "gpu": [f"{VERL.replace('verl', 'verl[vllm]', 1)}"],
-        "test": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "ruff>=0.5", "scipy"],
-        "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "ruff>=0.5", "scipy"],
+        "test": [
+            "pytest>=8",
+            "pytest-asyncio>=0.23",
+            "pytest-timeout",
+            "ruff>=0.5",
+            "scipy",
+            "hypothesis>=6",
+        ],
+        "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "ruff>=0.5", "scipy", "hypothesis>=6"],
     },
     entry_points={
         "console_scripts": [

@@ -7,12 +7,13 @@ Four measurements, each on identical inputs for both graders:
    accuracy against the known labels, and the slowest single call;
 2. accuracy on ``grader_cases.py`` (pairs modelled on public math-grader tests);
 3. pathological inputs (huge powers, deep nesting, a 1 MB answer): the slowest call vs the 5 s limit;
-4. optional, when ``../shared/data`` exists: MATH500/AIME ground truths graded against themselves,
-   against reformatted versions of themselves (must be equal), and against the next problem's answer
-   (must differ; pairs whose normalised strings coincide, e.g. ``5`` and ``x=5``, are left out).
+4. the metamorphic suite (``tests/reward/metamorphic.py``) generated from every gold answer in
+   ``../shared/data`` (the fixture golds when it is absent): rewrites that must stay equal and near
+   misses that must not, as answer pairs and as whole responses, with a per-rule breakdown; every
+   case where the graders disagree can be written out with ``--disagreements FILE`` (JSON lines).
 
-Usage: ``python benchmarks/reward_bench.py [--n 2000] [--seed 0]``. math-verify runs in the main
-thread with its own (signal-based) 5 s timeouts, the way its README uses it.
+Usage: ``python benchmarks/reward_bench.py [--n 2000] [--seed 0] [--disagreements FILE]``. math-verify
+runs in the main thread with its own (signal-based) 5 s timeouts, the way its README uses it.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from pathlib import Path
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from simpletir.reward import compute_score, grade_answer
+from simpletir.reward.equivalence import DEFAULT_TIMEOUT_S
 from simpletir.reward.isolation import default_pool
-from simpletir.reward.normalize import normalize_answer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from grader_cases import CASES
+
+from tests.reward.metamorphic import Case, fixture_golds, generate, load_golds
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TARGETS = (LatexExtractionConfig(), ExprExtractionConfig())
@@ -116,58 +120,59 @@ def math_verify_pair(truth: str, given: str) -> bool:
     return verify(parse(f"${truth}$", TARGETS), parse(f"${given}$", TARGETS))
 
 
-def run(fn: Callable[[str, str], bool], pairs: list[tuple[str, str, bool]]) -> dict[str, float]:
-    """Grade every pair with ``fn``; throughput, accuracy against the labels and the slowest call."""
-    correct = 0
+def run(fn: Callable[[str, str], bool], pairs: list[tuple[str, str, bool]]) -> dict[str, object]:
+    """Grade every pair with ``fn``: throughput, accuracy against the labels, the slowest call, how many
+    calls ran past the 5 s limit, and each verdict."""
+    verdicts = []
     slowest = 0.0
+    over_limit = 0
     start = time.perf_counter()
-    for a, b, expected in pairs:
+    for a, b, _ in pairs:
         t0 = time.perf_counter()
         try:
             got = bool(fn(a, b))
         except Exception:
             got = False
-        slowest = max(slowest, time.perf_counter() - t0)
-        correct += got is expected
+        elapsed = time.perf_counter() - t0
+        slowest = max(slowest, elapsed)
+        over_limit += elapsed > DEFAULT_TIMEOUT_S
+        verdicts.append(got)
     elapsed = time.perf_counter() - start
+    correct = sum(got is expected for got, (_, _, expected) in zip(verdicts, pairs, strict=True))
     return {
         "per_s": len(pairs) / elapsed,
         "accuracy": correct / len(pairs),
         "slowest_s": slowest,
+        "over_limit": over_limit,
         "n": len(pairs),
+        "verdicts": verdicts,
     }
 
 
-def reformat(answer: str, rng: random.Random) -> str:
-    """The same answer written differently (wrappers, spacing, \\dfrac, \\left/\\right)."""
-    out = answer.replace("\\frac", rng.choice(["\\frac", "\\dfrac"]))
-    if out.startswith("(") and out.endswith(")") and rng.random() < 0.5:
-        out = "\\left" + out[:-1] + "\\right)"
-    return rng.choice([f"\\boxed{{{out}}}", f"${out}$", f"\\( {out} \\)", f" {out} "])
+def print_rules(cases: list[Case], verdicts: dict[Case, tuple[bool, bool]]) -> None:
+    """One Markdown row per metamorphic rule: how many cases each grader got right."""
+    print("\n| metamorphic rule | must be | n | ours right | math-verify right |")
+    print("|---|---|---|---|---|")
+    for rule in dict.fromkeys(case.rule for case in cases):
+        group = [case for case in cases if case.rule == rule]
+        ours_right = sum(verdicts[case][0] is case.expected for case in group)
+        mv_right = sum(verdicts[case][1] is case.expected for case in group)
+        must = "equal" if group[0].expected else "different"
+        print(f"| {rule} | {must} | {len(group)} | {ours_right} | {mv_right} |")
 
 
-def shared_data_pairs(seed: int) -> dict[str, list[tuple[str, str, bool]]] | None:
-    """Ground-truth pairs from ../shared/data (None when absent)."""
-    truths = []
-    for name in ("math500.jsonl", "aime24.jsonl", "aime25.jsonl", "amc23.jsonl"):
-        path = SHARED_DATA / name
-        if path.is_file():
-            truths += [
-                str(json.loads(line)["answer"]) for line in path.read_text().splitlines() if line.strip()
-            ]
-    if not truths:
-        return None
-    rng = random.Random(seed)
-    shifted = truths[1:] + truths[:1]
-    return {
-        "self": [(t, t, True) for t in truths],
-        "reformatted": [(t, reformat(t, rng), True) for t in truths],
-        "other_problem": [
-            (t, s, False)
-            for t, s in zip(truths, shifted, strict=True)
-            if normalize_answer(t) != normalize_answer(s)
-        ],
-    }
+def write_disagreements(path: Path, verdicts: dict[Case, tuple[bool, bool]]) -> None:
+    """Every case where the graders disagree or either is wrong, one JSON object per line."""
+    with path.open("w", encoding="utf-8") as out:
+        for case, (ours, mv) in verdicts.items():
+            if ours is not mv or ours is not case.expected:
+                row = {
+                    "rule": case.rule,
+                    "gold": case.gold,
+                    "variant": case.variant,
+                    "expected": case.expected,
+                }
+                out.write(json.dumps({**row, "ours": ours, "math_verify": mv}) + "\n")
 
 
 def main() -> None:
@@ -175,33 +180,69 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="responses in the realistic mix")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--disagreements", type=Path, help="write the metamorphic cases the graders disagree on"
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
     pool = default_pool()
-    pool.warm()
+    pool.wait_ready()
     grade_answer("\\sqrt{8}", "2\\sqrt{2}")
 
-    mix = realistic_mix(args.n, args.seed)
-    suites = {"realistic mix (whole responses)": (mix, ours_response, math_verify_response)}
-    suites["grader cases (answer pairs)"] = (CASES, ours_pair, math_verify_pair)
-    suites["pathological inputs (limit 5 s)"] = (PATHOLOGICAL, ours_pair, math_verify_pair)
-    shared = shared_data_pairs(args.seed)
-    for name, pairs in (shared or {}).items():
-        suites[f"shared data: {name}"] = (pairs, ours_pair, math_verify_pair)
+    golds = load_golds(SHARED_DATA)
+    source = f"the {len(golds)} golds of ../shared/data ({len(set(golds))} distinct)"
+    if not golds:
+        golds = fixture_golds()
+        source = f"the {len(golds)} fixture golds (../shared/data is absent)"
+    cases = generate(golds)
+    answers = [case for case in cases if not case.response]
+    responses = [case for case in cases if case.response]
 
+    suites = {
+        "realistic mix (whole responses)": (
+            realistic_mix(args.n, args.seed),
+            ours_response,
+            math_verify_response,
+        ),
+        "grader cases (answer pairs)": (CASES, ours_pair, math_verify_pair),
+        "pathological inputs (limit 5 s)": (PATHOLOGICAL, ours_pair, math_verify_pair),
+        "metamorphic: answer pairs": (
+            [(c.gold, c.variant, c.expected) for c in answers],
+            ours_pair,
+            math_verify_pair,
+        ),
+        "metamorphic: whole responses": (
+            [(c.variant, c.gold, c.expected) for c in responses],
+            ours_response,
+            math_verify_response,
+        ),
+    }
+    print(f"Metamorphic suite: {len(cases)} cases generated from {source}.\n")
     print(
-        "| suite | n | ours/s | math-verify/s | speed-up | ours acc | math-verify acc | ours slowest s | mv slowest s |"
+        "| suite | n | ours/s | math-verify/s | speed-up | ours acc | math-verify acc | ours slowest s "
+        "| mv slowest s | ours calls over 5 s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    verdicts: dict[Case, tuple[bool, bool]] = {}
     for name, (pairs, ours, baseline) in suites.items():
         a, b = run(ours, pairs), run(baseline, pairs)
         print(
             f"| {name} | {a['n']} | {a['per_s']:.4g} | {b['per_s']:.4g} | {a['per_s'] / b['per_s']:.1f}x | "
-            f"{a['accuracy']:.3f} | {b['accuracy']:.3f} | {a['slowest_s']:.3f} | {b['slowest_s']:.3f} |"
+            f"{a['accuracy']:.4f} | {b['accuracy']:.4f} | {a['slowest_s']:.3f} | {b['slowest_s']:.3f} | "
+            f"{a['over_limit']} |"
         )
-    if shared is None:
-        print(f"\n(shared data not found at {SHARED_DATA}; skipped those suites)")
+        group = (
+            answers
+            if name == "metamorphic: answer pairs"
+            else responses
+            if name.startswith("metamorphic")
+            else []
+        )
+        verdicts.update(zip(group, zip(a["verdicts"], b["verdicts"], strict=True), strict=False))
+    print_rules(cases, verdicts)
+    if args.disagreements:
+        write_disagreements(args.disagreements, verdicts)
     print(f"\nworker restarts (timeouts/crashes) during the run: {pool.restarts}")
     failures = [(g, p, e) for g, p, e in CASES if ours_pair(g, p) is not e]
     mv_failures = [(g, p, e) for g, p, e in CASES if math_verify_pair(g, p) is not e]

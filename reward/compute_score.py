@@ -1,12 +1,14 @@
 """verl's entry point: ``compute_score`` (one response) and ``compute_score_batch`` (a batch).
 
 verl loads this file by path (``reward.custom_reward_function.path=<repo>/reward/compute_score.py``),
-so it uses absolute imports only.
+so it uses absolute imports only. Loading it starts the grader's worker template in the background
+(:func:`~simpletir.reward.isolation.start_default_pool`), so that no reward call waits for its start-up.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from simpletir.reward.config import RewardConfig
 from simpletir.reward.equivalence import MAX_ANSWER_CHARS, grade
 from simpletir.reward.extract import extract_answer
-from simpletir.reward.isolation import DEFAULT_MAX_WORKERS
+from simpletir.reward.isolation import DEFAULT_MAX_WORKERS, start_default_pool
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -
         "timeout": False,
         "grader_error": False,
     }
+    deadline = time.monotonic() + config.timeout_s
     try:
         pred = extract_answer(solution_str or "", config.extract)
         if pred is None:
@@ -43,7 +46,11 @@ def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -
             return result
         result["pred"] = pred[:MAX_ANSWER_CHARS]
         for truth in _ground_truths(ground_truth):
-            outcome = grade(pred, truth, timeout_s=config.timeout_s)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                result["timeout"] = True
+                break
+            outcome = grade(pred, truth, timeout_s=remaining, float_rounding=config.float_rounding)
             result["timeout"] = result["timeout"] or outcome.timeout
             result["grader_error"] = result["grader_error"] or outcome.error is not None
             if outcome.correct:
@@ -92,3 +99,6 @@ def compute_score_batch(
                 zip(solution_strs, ground_truths, strict=True),
             )
         )
+
+
+start_default_pool()

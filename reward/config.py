@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from simpletir.reward.equivalence import DEFAULT_TIMEOUT_S
+from simpletir.reward.equivalence import DEFAULT_TIMEOUT_S, FLOAT_ROUNDING
 from simpletir.reward.extract import DEFAULT_EXTRACT_CONFIG, ExtractConfig
 
 SCORE_CONVENTIONS = {"binary": (1.0, 0.0), "signed": (1.0, -1.0)}
@@ -28,15 +28,21 @@ class RewardConfig:
     incorrect_score: float = 0.0
     """Score of a wrong answer, a missing answer, a timeout or a grader error (no format penalty)."""
     timeout_s: float = DEFAULT_TIMEOUT_S
-    """Hard limit for grading one response, enforced by a worker process."""
+    """Hard limit for grading one response (extraction and all its ground truths together), enforced by a
+    worker process."""
+    float_rounding: int | None = FLOAT_ROUNDING
+    """Decimal places a decimal answer is rounded to before it is compared with a number (the paper's
+    grader: math-verify's 6, so ``1.414214`` = ``\\sqrt{2}``); ``None``: a decimal equals only the exact
+    value it writes (``0.5`` = ``1/2``, ``1.414214`` ≠ ``\\sqrt{2}``, ``0.333333`` ≠ ``1/3``)."""
     extract: ExtractConfig = field(default_factory=lambda: DEFAULT_EXTRACT_CONFIG)
     """Which answer forms are extracted from the response."""
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> RewardConfig:
         """Build from flat keyword arguments (verl's ``reward_kwargs``): ``score_convention``
-        (``binary``/``signed``), ``correct_score``, ``incorrect_score``, ``timeout_s`` and the
-        :class:`ExtractConfig` fields; verl's runtime kwargs are ignored, unknown ones warned about once."""
+        (``binary``/``signed``), ``correct_score``, ``incorrect_score``, ``timeout_s``, ``float_rounding``
+        and the :class:`ExtractConfig` fields; verl's runtime kwargs are ignored, unknown ones warned
+        about once."""
         config = cls()
         convention = kwargs.pop("score_convention", None)
         if convention is not None:
@@ -52,8 +58,13 @@ class RewardConfig:
         extract = {k: kwargs.pop(k) for k in list(kwargs) if k in extract_names}
         if "timeout_s" in top and not float(top["timeout_s"]) > 0:
             raise ValueError(f"timeout_s must be > 0, got {top['timeout_s']!r}")
+        rounding = top.pop("float_rounding", config.float_rounding)
+        if rounding is not None and (
+            isinstance(rounding, bool) or not isinstance(rounding, int) or rounding < 0
+        ):
+            raise ValueError(f"float_rounding must be a non-negative integer or None, got {rounding!r}")
         for name in set(kwargs) - VERL_RUNTIME_KWARGS - _warned:
             _warned.add(name)
             logger.warning("simpletir.reward: ignoring unknown reward kwarg %r", name)
         coerced = {k: float(v) for k, v in top.items()}
-        return replace(config, **coerced, extract=replace(config.extract, **extract))
+        return replace(config, **coerced, float_rounding=rounding, extract=replace(config.extract, **extract))

@@ -3,12 +3,17 @@
 The comparison runs in three layers, cheapest first:
 
 1. exact string equality of the normalised answers, and exact comparison of plain numbers
-   (integers, decimals rounded to 6 places, fractions, scientific notation, percentages) — in-process;
-2. structure — tuples and intervals (ordered, brackets must match), sets and bare lists of answers
-   (unordered, same size; ``a \\pm b`` is the pair ``a+b, a-b``), unions of intervals — in-process, recursing into the elements;
-3. anything else pair of single expressions goes to math-verify's ``parse`` + ``verify``
-   (float rounding 6, strict), which runs in a worker process with a hard time limit
-   (:mod:`simpletir.reward.isolation`), never in the caller's thread.
+   (integers, decimals rounded to ``float_rounding`` places, fractions, scientific notation,
+   percentages) — in-process;
+2. structure — tuples and intervals (ordered, brackets must match; a one-variable inequality is its
+   interval), sets (unordered, repeats ignored), bare lists of answers (unordered, same size;
+   ``a \\pm b`` is the pair ``a+b, a-b``), assignments to distinct variables (``x=3, y=2``: the
+   tuple ``(3,2)``, or the same assignments in any order), unions of intervals — in-process,
+   recursing into the elements;
+3. any other pair of single expressions goes to math-verify's ``parse`` + ``verify``
+   (``float_rounding`` places, strict), which runs in a worker process with a hard time limit
+   (:mod:`simpletir.reward.isolation`), never in the caller's thread. Primes are compared before it
+   (math-verify drops them: ``f'(x)`` would equal ``f(x)``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simpletir.reward.normalize import Number, normalize_answer, parse_number
+from simpletir.reward.normalize import (
+    Number,
+    assigned_name,
+    choice_label,
+    normalize_answer,
+    parse_number,
+    prime_marks,
+)
 
 DEFAULT_TIMEOUT_S = 5.0
 """Hard limit for one grading call, as in the paper."""
@@ -33,10 +45,13 @@ MAX_DEPTH = 6
 """Deepest nesting of tuples/sets compared structurally; deeper parts go to sympy as a whole."""
 
 FLOAT_ROUNDING = 6
-"""Decimal places inexact numbers are rounded to before comparison (math-verify's default)."""
+"""Decimal places a decimal is rounded to before it is compared with a number: math-verify's
+``float_rounding`` default, which the paper's grader used (``None``: a decimal equals only its exact value)."""
 
 _ORDERED = "ordered"
-_UNORDERED = "unordered"
+_SET = "set"
+_LIST = "list"
+_ASSIGNED = "assigned"
 _UNION = "union"
 _SINGLE = "single"
 _OPENERS = "([{"
@@ -69,33 +84,35 @@ class _Structure:
     kind: str
     items: tuple[str, ...] = ()
     brackets: str = ""
+    names: tuple[str, ...] = ()
 
 
-def numbers_equal(given: Number, truth: Number) -> bool:
-    """Exact equality of two parsed numbers; inexact (decimal) ones are compared rounded to 6 places;
-    a percentage also matches its value divided by 100 (``50%`` = ``50`` = ``0.5``)."""
+def numbers_equal(given: Number, truth: Number, float_rounding: int | None = FLOAT_ROUNDING) -> bool:
+    """Exact equality of two parsed numbers; inexact (decimal) ones are compared rounded to
+    ``float_rounding`` places (``None``: exactly); a percentage also matches its value divided by 100
+    (``50%`` = ``50`` = ``0.5``)."""
     candidates = [(given.value, truth.value)]
     if given.percent != truth.percent:
         if given.percent:
             candidates.append((given.value / 100, truth.value))
         else:
             candidates.append((given.value, truth.value / 100))
-    exact = given.exact and truth.exact
+    rounded = float_rounding is not None and not (given.exact and truth.exact)
     for a, b in candidates:
         if a == b:
             return True
-        if not exact and round(a, FLOAT_ROUNDING) == round(b, FLOAT_ROUNDING):
+        if rounded and round(a, float_rounding) == round(b, float_rounding):
             return True
     return False
 
 
-def quick_compare(given: str, truth: str) -> bool | None:
+def quick_compare(given: str, truth: str, float_rounding: int | None = FLOAT_ROUNDING) -> bool | None:
     """Decide equality of two normalised answers without sympy, or ``None`` when it cannot."""
     if given == truth:
         return True
     a, b = parse_number(given), parse_number(truth)
     if a is not None and b is not None:
-        return numbers_equal(a, b)
+        return numbers_equal(a, b, float_rounding)
     if given.isalpha() and truth.isalpha() and len(given) > 1 and given.lower() == truth.lower():
         return True
     return None
@@ -138,15 +155,23 @@ def _outer_pair_closes_at_end(text: str) -> bool:
     return False
 
 
+def _items(text: str) -> tuple[str, ...]:
+    """The non-empty top-level comma-separated parts of ``text``."""
+    return tuple(p.strip() for p in _top_level_split(text, ",") if p.strip())
+
+
 def _split_structure(text: str) -> _Structure:
-    """Classify a normalised answer as a union, an ordered/unordered collection, or a single value."""
+    """Classify a normalised answer as a union, a set, an ordered collection, a list of assignments to
+    distinct variables, a bare list, or a single value."""
     pieces = _top_level_split(text, "\\cup")
     if len(pieces) > 1:
         return _Structure(_UNION, tuple(p.strip() for p in pieces))
     if text.startswith("\\{") and text.endswith("\\}") and _outer_pair_closes_at_end(text[1:]):
-        return _Structure(
-            _UNORDERED, tuple(p.strip() for p in _top_level_split(text[2:-2], ",") if p.strip())
-        )
+        return _Structure(_SET, _items(text[2:-2]))
+    if text.startswith("{") and text.endswith("}") and _outer_pair_closes_at_end(text):
+        items = _items(text[1:-1])
+        if len(items) > 1:
+            return _Structure(_SET, items)
     if text.startswith("\\langle") and text.endswith("\\rangle"):
         inner = text[len("\\langle") : -len("\\rangle")]
         return _Structure(_ORDERED, tuple(p.strip() for p in _top_level_split(inner, ",")), "<>")
@@ -155,12 +180,20 @@ def _split_structure(text: str) -> _Structure:
         if len(items) > 1:
             return _Structure(_ORDERED, tuple(p.strip() for p in items), text[0] + text[-1])
         return _Structure(_SINGLE)
-    items = [p.strip() for p in _top_level_split(text, ",") if p.strip()]
+    items = _items(text)
     if len(items) > 1:
-        return _Structure(_UNORDERED, tuple(items))
+        names = tuple(assigned_name(item) or "" for item in items)
+        if all(names) and len(set(names)) == len(names):
+            return _Structure(_ASSIGNED, items, names=names)
+        return _Structure(_LIST, items)
     if "\\pmod" not in text and len(_top_level_split(text, "\\pm")) == 2:
-        return _Structure(_UNORDERED, (text.replace("\\pm", "+", 1), text.replace("\\pm", "-", 1)))
+        return _Structure(_LIST, (text.replace("\\pm", "+", 1), text.replace("\\pm", "-", 1)))
     return _Structure(_SINGLE)
+
+
+def _distinct(items: tuple[str, ...]) -> tuple[str, ...]:
+    """``items`` with repeats (equal after normalisation) removed: a set's elements."""
+    return tuple(dict.fromkeys(normalize_answer(item) for item in items))
 
 
 def _match_unordered(
@@ -190,26 +223,53 @@ def _match_unordered(
     return all(augment(i, [False] * len(truth)) for i in range(len(given)))
 
 
-def compare_normalized(given: str, truth: str, symbolic: SymbolicFn, depth: int = 0) -> bool:
+def _compare_assigned(a: _Structure, b: _Structure, equal: Callable[[str, str], bool]) -> bool:
+    """Assignments to distinct variables (``a``) against ``b``: by name against the same variables,
+    in order against a tuple or other names, as a list of values against a bare list or a set."""
+    if b.kind == _ASSIGNED and sorted(a.names) == sorted(b.names):
+        by_name = dict(zip(b.names, b.items, strict=True))
+        return all(equal(item, by_name[name]) for name, item in zip(a.names, a.items, strict=True))
+    if b.kind == _ASSIGNED or (b.kind == _ORDERED and b.brackets == "()"):
+        return len(a.items) == len(b.items) and all(
+            equal(x, y) for x, y in zip(a.items, b.items, strict=True)
+        )
+    if b.kind == _LIST:
+        return _match_unordered(a.items, b.items, equal)
+    if b.kind == _SET:
+        return _match_unordered(_distinct(a.items), _distinct(b.items), equal)
+    return False
+
+
+def compare_normalized(
+    given: str, truth: str, symbolic: SymbolicFn, float_rounding: int | None = FLOAT_ROUNDING, depth: int = 0
+) -> bool:
     """Equivalence of two normalised answers; ``symbolic`` decides pairs of single expressions."""
-    decided = quick_compare(given, truth)
+    decided = quick_compare(given, truth, float_rounding)
     if decided is not None:
         return decided
     if depth >= MAX_DEPTH:
-        return symbolic(given, truth)
+        return _single_equal(given, truth, symbolic)
     a, b = _split_structure(given), _split_structure(truth)
     if len(a.items) > MAX_ELEMENTS or len(b.items) > MAX_ELEMENTS:
         return False
 
     def equal(x: str, y: str) -> bool:
-        return compare_normalized(normalize_answer(x), normalize_answer(y), symbolic, depth + 1)
+        return compare_normalized(
+            normalize_answer(x), normalize_answer(y), symbolic, float_rounding, depth + 1
+        )
 
     if a.kind == _SINGLE and b.kind == _SINGLE:
-        return symbolic(given, truth)
-    if a.kind == _UNORDERED and b.kind == _SINGLE and len(a.items) == 1:
+        return _single_equal(given, truth, symbolic)
+    if a.kind in (_SET, _LIST) and b.kind == _SINGLE and len(_distinct(a.items)) == 1:
         return equal(a.items[0], truth)
-    if b.kind == _UNORDERED and a.kind == _SINGLE and len(b.items) == 1:
+    if b.kind in (_SET, _LIST) and a.kind == _SINGLE and len(_distinct(b.items)) == 1:
         return equal(given, b.items[0])
+    if a.kind == _ASSIGNED:
+        return _compare_assigned(a, b, equal)
+    if b.kind == _ASSIGNED:
+        return _compare_assigned(b, a, lambda x, y: equal(y, x))
+    if _SET in (a.kind, b.kind) and {a.kind, b.kind} <= {_SET, _LIST}:
+        return _match_unordered(_distinct(a.items), _distinct(b.items), equal)
     if a.kind != b.kind:
         return False
     if a.kind == _ORDERED:
@@ -221,20 +281,48 @@ def compare_normalized(given: str, truth: str, symbolic: SymbolicFn, depth: int 
     return _match_unordered(a.items, b.items, equal)
 
 
-def symbolic_equal(given: str, truth: str) -> bool:
-    """math-verify's ``verify(parse(truth), parse(given))`` (float rounding 6, strict), no timeout:
-    call it only where the caller enforces one (the worker process)."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+def _single_equal(given: str, truth: str, symbolic: SymbolicFn) -> bool:
+    """Two single expressions: different primes decide at once, anything else goes to ``symbolic``."""
+    if prime_marks(given) != prime_marks(truth):
+        return False
+    return symbolic(given, truth)
 
-    targets = (LatexExtractionConfig(), ExprExtractionConfig())
+
+def symbolic_equal(given: str, truth: str, float_rounding: int | None = FLOAT_ROUNDING) -> bool:
+    """math-verify's ``verify(parse(truth), parse(given))`` (``float_rounding`` places, strict; with
+    ``None`` every decimal is its exact rational), no timeout: call it only where the caller enforces
+    one (the worker process). Only LaTeX parsing is used: math-verify's plain-expression fallback
+    takes a number out of LaTeX it cannot parse (``4:30 p.m.`` → 4), which made unequal answers equal."""
+    from math_verify import LatexExtractionConfig, parse, verify
+
+    targets = (LatexExtractionConfig(),)
     gold = parse(f"${truth}$", targets, parsing_timeout=None, raise_on_error=False)
     pred = parse(f"${given}$", targets, parsing_timeout=None, raise_on_error=False)
     if not gold or not pred:
         return False
+    if float_rounding is None:
+        gold, pred = _exact_decimals(gold), _exact_decimals(pred)
     equal = verify(
-        gold, pred, float_rounding=FLOAT_ROUNDING, strict=True, timeout_seconds=None, raise_on_error=False
+        gold,
+        pred,
+        float_rounding=FLOAT_ROUNDING if float_rounding is None else float_rounding,
+        strict=True,
+        timeout_seconds=None,
+        raise_on_error=False,
     )
     return bool(equal) and not _exact_numbers_differ(gold[0], pred[0])
+
+
+def _exact_decimals(parsed: list[object]) -> list[object]:
+    """math-verify's parse results with every sympy ``Float`` replaced by the rational it writes."""
+    import sympy
+
+    def exact(value: object) -> object:
+        if isinstance(value, (sympy.Basic, sympy.MatrixBase)):
+            return value.xreplace({f: sympy.Rational(str(f)) for f in value.atoms(sympy.Float)})
+        return value
+
+    return [exact(value) for value in parsed]
 
 
 def _exact_numbers_differ(gold: object, pred: object) -> bool:
@@ -251,7 +339,7 @@ def _exact_numbers_differ(gold: object, pred: object) -> bool:
     return bool(abs(a - b) / scale > sympy.Float("1e-12"))
 
 
-def _pool_symbolic(deadline: float) -> SymbolicFn:
+def _pool_symbolic(deadline: float, float_rounding: int | None) -> SymbolicFn:
     """A symbolic comparator that runs in the shared worker pool within the time left to ``deadline``."""
     from simpletir.reward.isolation import default_pool
 
@@ -259,21 +347,48 @@ def _pool_symbolic(deadline: float) -> SymbolicFn:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise GradingTimeout(f"grading exceeded its time limit before comparing {given[:50]!r}")
-        return default_pool().compare(given, truth, remaining)
+        return default_pool().compare(given, truth, remaining, float_rounding)
 
     return run
 
 
-def grade(given: str, ground_truth: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Grade:
-    """Grade ``given`` against ``ground_truth`` within ``timeout_s`` seconds; never raises for bad input."""
+def _choice_decides(given: str, truth: str) -> bool | None:
+    """A choice label (``(B) 12``) against a bare choice letter compares letters; else ``None``."""
+    for labelled, other in ((given, truth), (truth, given)):
+        label = choice_label(labelled)
+        if label is not None and len(other) == 1 and other in "ABCDE":
+            return label[0] == other
+    return None
+
+
+def _without_label(answer: str) -> str:
+    """``answer`` without a leading choice label, when something follows the label."""
+    label = choice_label(answer)
+    return label[1] if label is not None and label[1] else answer
+
+
+def grade(
+    given: str,
+    ground_truth: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    float_rounding: int | None = FLOAT_ROUNDING,
+) -> Grade:
+    """Grade ``given`` against ``ground_truth`` within ``timeout_s`` seconds, decimals rounded to
+    ``float_rounding`` places (``None``: exact); never raises for bad input."""
+    deadline = time.monotonic() + timeout_s
     if len(given) > MAX_ANSWER_CHARS or len(ground_truth) > MAX_ANSWER_CHARS:
         return Grade(correct=bool(given.strip()) and given.strip() == ground_truth.strip())
     a, b = normalize_answer(given), normalize_answer(ground_truth)
     if not a or not b:
         return Grade(correct=False)
-    symbolic = _pool_symbolic(time.monotonic() + timeout_s)
+    choice = _choice_decides(a, b)
+    if choice is not None:
+        return Grade(correct=choice)
+    a, b = _without_label(a), _without_label(b)
+    symbolic = _pool_symbolic(deadline, float_rounding)
     try:
-        return Grade(correct=compare_normalized(a, b, symbolic))
+        return Grade(correct=compare_normalized(a, b, symbolic, float_rounding))
     except GradingTimeout:
         return Grade(correct=False, timeout=True)
     except GradingError as exc:
@@ -281,7 +396,13 @@ def grade(given: str, ground_truth: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
         return Grade(correct=False, error=str(exc))
 
 
-def grade_answer(given: str, ground_truth: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+def grade_answer(
+    given: str,
+    ground_truth: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    float_rounding: int | None = FLOAT_ROUNDING,
+) -> bool:
     """True when ``given`` is mathematically equivalent to ``ground_truth`` (bare or wrapped in ``$…$``,
     ``\\(…\\)``, ``\\[…\\]`` or ``\\boxed{…}``); False on timeout or error."""
-    return grade(given, ground_truth, timeout_s=timeout_s).correct
+    return grade(given, ground_truth, timeout_s=timeout_s, float_rounding=float_rounding).correct

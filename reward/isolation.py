@@ -1,9 +1,13 @@
 """A pool of grader worker processes with a hard per-call time limit, safe to call from any thread.
 
-Each worker is ``python -m simpletir.reward.worker`` (a fresh interpreter started by fork+exec, so
-it is safe to start from a threaded trainer) speaking one JSON line per request over pipes. A call
-that runs past its limit kills its worker (SIGKILL) and starts a replacement at once; the caller gets
-:class:`~simpletir.reward.equivalence.GradingTimeout`, never a hang, and no ``signal.alarm`` is used.
+The pool starts one template process (``python -m simpletir.reward.worker``, by fork+exec, so it is
+safe to start from a threaded trainer) that imports sympy and math-verify and warms them up once; every
+worker is then forked from it in milliseconds, already warm. A worker speaks one JSON line per request
+over its own socket. A call that runs past its limit has its worker killed (SIGKILL) and the next call
+forks a fresh one; the caller gets :class:`~simpletir.reward.equivalence.GradingTimeout`, never a hang,
+and no ``signal.alarm`` is used. The template's one-time start-up (seconds) is not part of any call's
+limit: :func:`start_default_pool` begins it ahead of need, and a call that arrives before it is done waits
+for it first.
 """
 
 from __future__ import annotations
@@ -13,100 +17,167 @@ import contextlib
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
 import time
 import weakref
 
-from simpletir.reward.equivalence import GradingError, GradingTimeout
+from simpletir.reward.equivalence import FLOAT_ROUNDING, GradingError, GradingTimeout
 
 DEFAULT_MAX_WORKERS = min(4, max(2, os.cpu_count() or 1))
 """Worker processes per pool unless ``SIMPLETIR_REWARD_WORKERS`` says otherwise."""
 
 DEFAULT_MEMORY_LIMIT_MB = 4096
-"""Address-space limit of each worker (``SIMPLETIR_REWARD_WORKER_MEMORY_MB``; 0 disables it)."""
+"""Address-space limit of the template and its workers (``SIMPLETIR_REWARD_WORKER_MEMORY_MB``; 0 = none)."""
 
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
-"""How long a new worker may take to import sympy and math-verify before it counts as failed."""
+"""How long the template may take to import and warm up sympy and math-verify before it counts as failed."""
+
+PRESTART_ENV = "SIMPLETIR_REWARD_PRESTART"
+"""Set to ``0`` to start the grader on first use instead of when :mod:`simpletir.reward` is imported."""
+
+RETURN_MARGIN = 0.05
+"""A worker's reply is awaited until this fraction of the time the comparison was given is left
+(0.25 s of a 5 s limit), leaving time to kill the worker and return on a busy machine or through a
+garbage-collection pause (the benchmark, with a large heap, returned up to 0.1 s after the wait ended)."""
 
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _DEFAULT_POOL: WorkerPool | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
-class _Worker:
-    """One worker process and the read buffer of its stdout pipe."""
+def _wait_readable(fd: int, timeout_s: float) -> bool:
+    """True when ``fd`` is readable (data, EOF or error) within ``timeout_s`` seconds."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0.0, timeout_s) * 1000))
 
-    def __init__(self, memory_limit_mb: int) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        env.setdefault("OMP_NUM_THREADS", "1")
-        env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "simpletir.reward.worker", str(memory_limit_mb)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            bufsize=0,
-            close_fds=True,
-            env=env,
-        )
-        self.ready = False
+
+class _Worker:
+    """One forked worker: its pid and the parent's end of its socket."""
+
+    def __init__(self, pid: int, conn: socket.socket) -> None:
+        self.pid = pid
+        self.conn = conn
         self._buffer = b""
 
-    def _read_line(self, timeout_s: float) -> bytes | None:
-        """Next line from the worker, ``None`` after ``timeout_s``; raises ``EOFError`` if it died."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        deadline = time.monotonic() + timeout_s
+    def _read_line(self, deadline: float) -> bytes | None:
+        """Next line from the worker, ``None`` at ``deadline``; raises ``EOFError`` if it died."""
         while b"\n" not in self._buffer:
-            remaining_ms = max(0.0, deadline - time.monotonic()) * 1000
-            if not poller.poll(remaining_ms):
+            if not _wait_readable(self.conn.fileno(), deadline - time.monotonic()):
                 return None
-            chunk = os.read(fd, 1 << 16)
+            try:
+                chunk = self.conn.recv(1 << 16)
+            except OSError as exc:
+                raise EOFError("grader worker exited") from exc
             if not chunk:
                 raise EOFError("grader worker exited")
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
-    def wait_ready(self, timeout_s: float) -> bool:
-        """Block until the worker has finished its imports (or ``timeout_s``); True when ready."""
-        if not self.ready:
-            try:
-                self.ready = self._read_line(timeout_s) is not None
-            except EOFError:
-                return False
-        return self.ready
-
-    def poll_ready(self) -> bool:
-        """Non-blocking readiness check."""
-        return self.wait_ready(0.0) if self.proc.poll() is None else False
-
-    def request(self, given: str, truth: str, timeout_s: float) -> dict[str, object] | None:
-        """Send one comparison and wait up to ``timeout_s`` for its reply; ``None`` on timeout."""
-        assert self.proc.stdin is not None
-        payload = json.dumps({"given": given, "truth": truth}).encode() + b"\n"
+    def request(
+        self, given: str, truth: str, float_rounding: int | None, deadline: float
+    ) -> dict[str, object] | None:
+        """Send one comparison and wait until ``deadline`` for its reply; ``None`` on timeout."""
+        payload = {"given": given, "truth": truth, "float_rounding": float_rounding}
         try:
-            self.proc.stdin.write(payload)
-        except (BrokenPipeError, OSError) as exc:
+            self.conn.sendall(json.dumps(payload).encode() + b"\n")
+        except OSError as exc:
             raise EOFError("grader worker exited") from exc
-        line = self._read_line(timeout_s)
+        line = self._read_line(deadline)
         return None if line is None else json.loads(line)
 
-    def kill(self) -> None:
-        """Kill the process and reap it."""
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
+    def close(self) -> None:
+        """Close the socket; an idle worker exits when it sees the end of its input."""
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+class _Template:
+    """The template process and the parent's end of its control socket (used under a lock)."""
+
+    def __init__(self, memory_limit_mb: int) -> None:
+        self.control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env[PRESTART_ENV] = "0"
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "simpletir.reward.worker",
+                    str(memory_limit_mb),
+                    str(child_end.fileno()),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(child_end.fileno(),),
+                env=env,
+            )
+        finally:
+            child_end.close()
+        self.ready = False
+        self._lock = threading.Lock()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Block until the template has warmed up (or ``timeout_s``); False if it died or is still starting."""
+        with self._lock:
+            if not self.ready and _wait_readable(self.control.fileno(), timeout_s):
                 with contextlib.suppress(OSError):
-                    stream.close()
+                    self.ready = self.control.recv(16) == b"ready"
+            return self.ready
+
+    def _ask(self, message: bytes, fds: tuple[int, ...] = ()) -> bytes:
+        """Send one control message and return the reply; raises ``EOFError`` when the template is gone."""
+        try:
+            socket.send_fds(self.control, [message], list(fds))
+            if not _wait_readable(self.control.fileno(), DEFAULT_STARTUP_TIMEOUT_S):
+                raise EOFError("grader template stopped answering")
+            reply = self.control.recv(64)
+        except OSError as exc:
+            raise EOFError("grader template exited") from exc
+        if not reply:
+            raise EOFError("grader template exited")
+        return reply
+
+    def fork(self) -> _Worker:
+        """A new warm worker, forked from the template."""
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with self._lock:
+                pid = int(self._ask(b"fork", (child_end.fileno(),)))
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        return _Worker(pid, parent_end)
+
+    def kill(self, worker: _Worker) -> None:
+        """Have the template SIGKILL and reap ``worker`` (it never signals a pid it has reaped); the
+        message has no reply, so the caller returns at once."""
+        worker.close()
+        with self._lock, contextlib.suppress(OSError):
+            self.control.send(b"kill %d" % worker.pid)
+
+    def close(self) -> None:
+        """Close the control socket (a warm template exits; one still starting is killed) and reap it."""
+        if not self.ready:
+            self.proc.kill()
+        with contextlib.suppress(OSError):
+            self.control.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class WorkerPool:
@@ -128,72 +199,87 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_workers)
         self._idle: list[_Worker] = []
+        self._template: _Template | None = None
         self._closed = False
         _POOLS.add(self)
 
     def warm(self) -> None:
-        """Start every worker now (non-blocking) so the first symbolic comparisons do not wait."""
+        """Start the template now (non-blocking), so that it is warm before the first comparison."""
         with self._lock:
-            while len(self._idle) < self.max_workers and not self._closed:
-                self._idle.append(_Worker(self.memory_limit_mb))
+            if self._template is None and not self._closed:
+                self._template = _Template(self.memory_limit_mb)
 
-    def _take(self) -> _Worker:
-        """An idle worker, preferring one that has finished starting; a new one if none is idle."""
+    def wait_ready(self, timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S) -> bool:
+        """Start the template if needed and block until it is warm (or ``timeout_s``); True when warm."""
+        self.warm()
+        with self._lock:
+            template = self._template
+        return template is not None and template.wait_ready(timeout_s)
+
+    def _ready_template(self) -> _Template:
+        """The running, warmed-up template, (re)started and waited for when needed."""
         with self._lock:
             if self._closed:
                 raise GradingError("the grader worker pool is closed")
-            for index, worker in enumerate(self._idle):
-                if worker.poll_ready():
-                    return self._idle.pop(index)
+            if self._template is not None and self._template.proc.poll() is not None:
+                self._template.close()
+                self._template = None
+            if self._template is None:
+                self._template = _Template(self.memory_limit_mb)
+            template = self._template
+        if not template.wait_ready(self.startup_timeout_s):
+            raise GradingError(
+                f"grader template exited or did not start within {self.startup_timeout_s:.0f}s; "
+                "run `python -c 'import math_verify, sympy'` in this environment to see why"
+            )
+        return template
+
+    def _take(self, template: _Template) -> _Worker:
+        """An idle worker, or a new one forked from ``template``."""
+        with self._lock:
             if self._idle:
-                return self._idle.pop(0)
-        return _Worker(self.memory_limit_mb)
+                return self._idle.pop()
+        try:
+            return template.fork()
+        except EOFError as exc:
+            raise GradingError(
+                "grader template died (memory limit or crash); it restarts on the next call"
+            ) from exc
 
     def _give_back(self, worker: _Worker) -> None:
-        """Return ``worker`` to the idle list, or kill it when the pool is closed or already full."""
+        """Return ``worker`` to the idle list, or close it when the pool is closed or already full."""
         with self._lock:
             keep = not self._closed and len(self._idle) < self.max_workers
             if keep:
                 self._idle.append(worker)
         if not keep:
-            worker.kill()
+            worker.close()
 
-    def _replace(self, worker: _Worker) -> None:
-        """SIGKILL ``worker`` now; reap it and start its replacement in the background, so the caller
-        returns at once."""
-        with contextlib.suppress(ProcessLookupError):
-            worker.proc.kill()
+    def _discard(self, template: _Template, worker: _Worker) -> None:
+        """Kill ``worker`` (the next call forks a fresh one)."""
+        template.kill(worker)
         with self._lock:
             self.restarts += 1
 
-        def reap_and_respawn() -> None:
-            worker.kill()
-            self._give_back(_Worker(self.memory_limit_mb))
-
-        threading.Thread(target=reap_and_respawn, name="simpletir-reward-respawn", daemon=True).start()
-
-    def compare(self, given: str, truth: str, timeout_s: float) -> bool:
+    def compare(
+        self, given: str, truth: str, timeout_s: float, float_rounding: int | None = FLOAT_ROUNDING
+    ) -> bool:
         """Run :func:`~simpletir.reward.equivalence.symbolic_equal` in a worker within ``timeout_s``
-        (time spent waiting for a free worker counts); raises ``GradingTimeout`` or ``GradingError``."""
-        started = time.monotonic()
+        (waiting for a free worker counts; the template's one-time start-up does not); raises
+        ``GradingTimeout`` or ``GradingError``."""
+        template = self._ready_template()
+        deadline = time.monotonic() + timeout_s
         if not self._slots.acquire(timeout=max(timeout_s, 0.0)):
             raise GradingTimeout(f"no grader worker became free within {timeout_s:.1f}s")
         try:
-            worker = self._take()
-            if not worker.wait_ready(self.startup_timeout_s):
-                self._replace(worker)
-                raise GradingError(
-                    f"grader worker exited or did not start within {self.startup_timeout_s:.0f}s; "
-                    "run `python -m simpletir.reward.worker` in this environment to see why"
-                )
-            remaining = timeout_s - (time.monotonic() - started)
+            worker = self._take(template)
             try:
-                reply = worker.request(given, truth, max(remaining, 0.0))
+                reply = worker.request(given, truth, float_rounding, deadline - RETURN_MARGIN * timeout_s)
             except EOFError as exc:
-                self._replace(worker)
+                self._discard(template, worker)
                 raise GradingError("grader worker died (memory limit or crash)") from exc
             if reply is None:
-                self._replace(worker)
+                self._discard(template, worker)
                 raise GradingTimeout(f"symbolic comparison exceeded {timeout_s:.1f}s")
             self._give_back(worker)
         finally:
@@ -203,12 +289,15 @@ class WorkerPool:
         return bool(reply["equal"])
 
     def close(self) -> None:
-        """Kill every idle worker; busy ones are killed when they are handed back."""
+        """Close every idle worker and the template; busy workers are closed when they are handed back."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            template, self._template = self._template, None
         for worker in idle:
-            worker.kill()
+            worker.close()
+        if template is not None:
+            template.close()
 
 
 def default_pool() -> WorkerPool:
@@ -224,6 +313,12 @@ def default_pool() -> WorkerPool:
             )
             _DEFAULT_POOL.warm()
         return _DEFAULT_POOL
+
+
+def start_default_pool() -> None:
+    """Start the process-wide grader in the background unless ``SIMPLETIR_REWARD_PRESTART=0``."""
+    if os.environ.get(PRESTART_ENV, "1") != "0":
+        default_pool()
 
 
 @atexit.register

@@ -20,11 +20,12 @@ _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _BOX_COMMANDS = ("\\boxed", "\\fbox", "\\displaystyle")
 
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|biggl|biggr)(?![a-zA-Z])\s*\.?")
-_THOUSANDS_THIN = re.compile(r"(?<=\d)(?:\\,|\\!|\\ |\{,\}|~)(?=\d{3}(?!\d))")
+_THOUSANDS_THIN = re.compile(r"(?<=\d)(?:,?\\[,! ]|\{,\}|~)(?=\d{3}(?!\d))")
 _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
 _DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
-_FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
-_FRAC_HALF_SHORT = re.compile(r"\\frac\s*\{([^{}]{1,50})\}\s*(\d)")
+_FRAC_ARGUMENT = r"(\\[a-zA-Z]+|[0-9a-zA-Z]|\{[^{}]{0,50}\})"
+_FRAC_SHORT = re.compile(rf"\\frac(?![a-zA-Z])\s*{_FRAC_ARGUMENT}\s*{_FRAC_ARGUMENT}")
+_PHANTOM = re.compile(r"\\[hv]?phantom\s*(?:\{[^{}]{0,50}\}|\\[a-zA-Z]+|.)")
 _SQRT_PARENS = re.compile(r"\\sqrt\s*\(([^(){}]{1,50})\)")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\\circ\s*$")
 _TEXT_CMD = re.compile(
@@ -38,8 +39,20 @@ _UNIT_WORDS = re.compile(
     r"^([-+]?[\d.,/]*\d)\s+(?!(?:pi|sqrt|root|log|ln|sin|cos|tan|cot|sec|csc|exp|inf|infinity|i)\b)"
     r"[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$"
 )
-_ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*=(?![=<>])\s*")
+_VARIABLE = r"[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?"
+_ASSIGNMENT = re.compile(rf"^\s*(?:{_VARIABLE}|\(\s*{_VARIABLE}(?:\s*,\s*{_VARIABLE})+\s*\))\s*=(?![=<>])\s*")
+_ASSIGNED_NAME = re.compile(rf"^\s*({_VARIABLE})\s*=(?![=<>])")
+_MEMBERSHIP = re.compile(rf"^\s*{_VARIABLE}\s*\\in(?![a-zA-Z])\s*")
+_PRIME_POWER = re.compile(r"\^\s*\{\s*((?:\\prime\s*)+)\}|\^\s*\\prime(?![a-zA-Z])")
+_PRIME_MARKS = re.compile(r"([A-Za-z0-9})\]])\s*('+)")
 _CHOICE = re.compile(r"^\(([A-Ea-e])\)$")
+_CHOICE_LABEL = re.compile(r"^\(([A-E])\)\s*(.*)$")
+_RELATION = re.compile(r"\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt)(?![a-zA-Z])|<=|>=|[<>≤≥]")
+_LESS = ("<", "\\lt")
+_LESS_EQUAL = ("<=", "≤", "\\le", "\\leq", "\\leqslant")
+_GREATER_EQUAL = (">=", "≥", "\\ge", "\\geq", "\\geqslant")
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_VARIABLE_ONLY = re.compile(rf"^{_VARIABLE}$")
 _THOUSANDS_COMMAS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _WS = re.compile(r"\s+")
 _SPACE_AROUND_SYMBOL = re.compile(r" ?([^\w\s\\]) ?")
@@ -110,6 +123,12 @@ def strip_wrappers(answer: str) -> str:
     return text
 
 
+def _braced_fraction(match: re.Match[str]) -> str:
+    """``\\frac`` with both arguments braced (``\\frac12``, ``\\frac\\pi 2``, ``\\frac 9{20}``)."""
+    numerator, denominator = (arg[1:-1] if arg.startswith("{") else arg for arg in match.groups())
+    return f"\\frac{{{numerator}}}{{{denominator}}}"
+
+
 def _unwrap_text(text: str) -> str:
     """Drop unit ``\\text{…}`` after a number and unwrap the remaining text commands to their content."""
     text = _CONJUNCTION.sub(",", text)
@@ -130,9 +149,10 @@ def normalize_answer(answer: str) -> str:
     text = text.replace("{,}", ",")
     text = _SPACING.sub(" ", text)
     text = _DFRAC.sub(r"\\frac", text)
-    text = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", text)
-    text = _FRAC_HALF_SHORT.sub(r"\\frac{\1}{\2}", text)
+    text = _FRAC_SHORT.sub(_braced_fraction, text)
+    text = _PHANTOM.sub("", text)
     text = _SQRT_PARENS.sub(r"\\sqrt{\1}", text)
+    text = _PRIME_POWER.sub(lambda m: "'" * max(1, m.group(0).count("\\prime")), text)
     text = _DEGREES.sub("", text)
     text = _unwrap_text(text)
     text = text.replace("\\%", "%").replace("\\$", "").replace("$", "")
@@ -140,14 +160,68 @@ def normalize_answer(answer: str) -> str:
     text = text.rstrip(".").rstrip()
     if text.count("=") == 1:
         text = _ASSIGNMENT.sub("", text, count=1)
+    text = _MEMBERSHIP.sub("", text, count=1)
     text = _UNIT_WORDS.sub(r"\1", text)
+    thousands = _THOUSANDS_COMMAS.match(text)
     text = _SPACE_AROUND_SYMBOL.sub(r"\1", text).strip()
     choice = _CHOICE.match(text)
     if choice:
         text = choice.group(1).upper()
-    if _THOUSANDS_COMMAS.match(text):
+    if thousands:
         text = text.replace(",", "")
-    return text
+    return inequality_interval(text) or text
+
+
+def _is_value(text: str) -> bool:
+    """True for a constant bound: no variable letters outside LaTeX commands (``\\pi``, ``\\sqrt`` …)."""
+    return bool(text) and not any(ch.isalpha() for ch in _LATEX_COMMAND.sub("", text))
+
+
+def inequality_interval(text: str) -> str | None:
+    """The interval a one-variable inequality describes (``-3<x\\le 5`` → ``(-3,5]``, ``x>2`` →
+    ``(2,\\infty)``), or ``None`` when ``text`` is not such an inequality."""
+    operators = _RELATION.findall(text)
+    if not 1 <= len(operators) <= 2 or "=" in _RELATION.sub("", text):
+        return None
+    parts = [p.strip().removeprefix("+") for p in _RELATION.split(text)]
+    increasing = [op in _LESS or op in _LESS_EQUAL for op in operators]
+    closed = [op in _LESS_EQUAL or op in _GREATER_EQUAL for op in operators]
+    if len(parts) == 3:
+        low, variable, high = parts
+        if increasing[0] != increasing[1] or not _VARIABLE_ONLY.match(variable):
+            return None
+        if not (_is_value(low) and _is_value(high)):
+            return None
+        if not increasing[0]:
+            low, high, closed = high, low, closed[::-1]
+    elif _VARIABLE_ONLY.match(parts[0]) and _is_value(parts[1]):
+        low, high = ("-\\infty", parts[1]) if increasing[0] else (parts[1], "\\infty")
+        closed = [False, closed[0]] if increasing[0] else [closed[0], False]
+    elif _VARIABLE_ONLY.match(parts[1]) and _is_value(parts[0]):
+        low, high = (parts[0], "\\infty") if increasing[0] else ("-\\infty", parts[0])
+        closed = [closed[0], False] if increasing[0] else [False, closed[0]]
+    else:
+        return None
+    return ("[" if closed[0] else "(") + f"{low},{high}" + ("]" if closed[1] else ")")
+
+
+def prime_marks(text: str) -> list[tuple[str, int]]:
+    """The primed symbols (letter, digit or closing bracket) of a normalised answer and their prime
+    counts (``f''(x)+g'`` → f: 2, g: 1), sorted: two answers that differ here are different, whatever
+    sympy says (math-verify drops primes)."""
+    return sorted((m.group(1), len(m.group(2))) for m in _PRIME_MARKS.finditer(text))
+
+
+def choice_label(text: str) -> tuple[str, str] | None:
+    """``(letter, rest)`` for a normalised answer that starts with a choice label (``(B) 12``), else ``None``."""
+    match = _CHOICE_LABEL.match(text)
+    return (match.group(1), match.group(2).strip()) if match else None
+
+
+def assigned_name(text: str) -> str | None:
+    """The variable of an assignment such as ``x = 3`` or ``a_1=5`` (before normalisation), else ``None``."""
+    match = _ASSIGNED_NAME.match(text)
+    return match.group(1).replace("{", "").replace("}", "") if match else None
 
 
 def parse_number(text: str) -> Number | None:

@@ -42,6 +42,65 @@ def test_compute_score(response: str, truth: object, kwargs: dict, score: float,
     assert all(isinstance(v, (bool, float, str)) for v in result.values())
 
 
+AFTER_OUTPUT = (
+    "First guess \\boxed{3}.\n```python\nprint(2 + 2)\n```\n```output\n4\n```\n"
+    "The computation confirms it, so the answer is \\boxed{4}."
+)
+MATRIX_IN_PROSE = "The product is $\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$."
+LATE_FINAL_ANSWER = "Partial sum \\boxed{255}, then the rest.\nFinal Answer: $10,455$"
+BOXED_LIST = "The primes are $\\boxed{3}$, $\\boxed{5}$, and $\\boxed{7}$."
+
+# Whole responses against the answer a reader takes from them, and against the answer the first version
+# took (now wrong): after an output block, without a box, several answers, primes, decimals.
+ISSUE_RESPONSES = [
+    (AFTER_OUTPUT, "4", {}, True),
+    (AFTER_OUTPUT, "3", {}, False),
+    ("Hence the count is $10^3$", "1000", {}, True),
+    ("Hence the count is $10^3$", "3", {}, False),
+    ("So $x=\\frac{2}{3}$", "\\frac{2}{3}", {}, True),
+    ("So $x=\\frac{2}{3}$", "3", {}, False),
+    ("The root is [$\\sqrt{4}$]", "2", {}, True),
+    ("The root is [$\\sqrt{4}$]", "4", {}, False),
+    ("Therefore $x \\geq 5$ is the solution", "[5,\\infty)", {}, True),
+    ("Therefore $x \\geq 5$ is the solution", "5", {}, False),
+    (MATRIX_IN_PROSE, "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", {}, True),
+    (MATRIX_IN_PROSE, "4", {}, False),
+    ("Final Answer: The largest $n$ is 34.", "34", {}, True),
+    ("Only one option fits.\nAnswer: B", "B", {}, True),
+    ("Only one option fits.\nAnswer: B", "C", {}, False),
+    ("The answer is (B) 12.", "B", {}, True),
+    (LATE_FINAL_ANSWER, "10455", {}, True),
+    (LATE_FINAL_ANSWER, "255", {}, False),
+    (BOXED_LIST, "3, 5, 7", {}, True),
+    (BOXED_LIST, "7", {}, False),
+    ("So $(p,q)=(3,2)$.", "(3,2)", {}, True),
+    ("The solution is $x = 3, y = 2$.", "(3,2)", {}, True),
+    ("The solution is $x = 3, y = 2$.", "(2,3)", {}, False),
+    ("\\boxed{-793<a<10}", "(-793,10)", {}, True),
+    ("\\boxed{x > 2}", "(2,\\infty)", {}, True),
+    ("\\boxed{\\pm 2021}", "\\{-2021, 2021\\}", {}, True),
+    ("So the answer is $3$ or $5$.", "\\{3,5\\}", {}, True),
+    ("\\boxed{E'}", "E", {}, False),
+    ("\\boxed{f'(x)}", "f(x)", {}, False),
+    ("\\boxed{1.41421356}", "\\sqrt{2}", {}, True),
+    ("\\boxed{1.41421356}", "\\sqrt{2}", {"float_rounding": None}, False),
+    ("\\boxed{0.75}", "\\frac{3}{4}", {"float_rounding": None}, True),
+    (
+        "First guess: $\\boxed{32 \\%}$.\n```output\n32 \\%\n```\nCorrecting it, the answer is $\\boxed{33 \\%}$.",
+        "32 \\%",
+        {},
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("response", "truth", "kwargs", "acc"), ISSUE_RESPONSES)
+def test_issue_responses(response: str, truth: str, kwargs: dict, acc: bool) -> None:
+    result = compute_score("math", response, truth, None, **kwargs)
+    assert result["timeout"] is False and result["grader_error"] is False, result
+    assert result["acc"] is acc, result
+
+
 def test_result_says_why() -> None:
     none = compute_score("math", RESPONSE_NONE, "42", last_number=False)
     assert none["no_answer"] is True and none["pred"] == ""
@@ -65,7 +124,15 @@ def test_verl_runtime_kwargs_are_accepted() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"score_convention": "ternary"}, {"timeout_s": 0}, {"timeout_s": -1}, {"correct_score": "high"}],
+    [
+        {"score_convention": "ternary"},
+        {"timeout_s": 0},
+        {"timeout_s": -1},
+        {"correct_score": "high"},
+        {"float_rounding": -1},
+        {"float_rounding": 2.5},
+        {"float_rounding": True},
+    ],
 )
 def test_bad_options_raise(kwargs: dict) -> None:
     with pytest.raises(ValueError):
@@ -77,6 +144,8 @@ def test_config_from_kwargs() -> None:
     assert (config.correct_score, config.incorrect_score, config.timeout_s) == (1.0, -1.0, 2.0)
     assert config.extract.answer_phrase is False and config.extract.last_number is True
     assert RewardConfig() == RewardConfig.from_kwargs()
+    assert RewardConfig.from_kwargs(float_rounding=None).float_rounding is None
+    assert RewardConfig().float_rounding == 6
 
 
 def test_batch_matches_single_in_order() -> None:

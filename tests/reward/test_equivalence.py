@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simpletir.reward import grade, grade_answer
-from simpletir.reward.normalize import normalize_answer, parse_number
+from simpletir.reward.normalize import inequality_interval, normalize_answer, parse_number
 
 INTEGERS = [
     ("25", "25", True),
@@ -250,7 +250,7 @@ TUPLES_INTERVALS = [
     ("(1,(2,3))", "(1,(2,3))", True),
     ("(1,(2,3))", "(1,(3,2))", False),
     ("((1,2),(3,4))", "((1,2),(3,4))", True),
-    ("(x, y) = (1, 2)", "(1,2)", False),
+    ("(x, y) = (1, 2)", "(1,2)", True),
     ("[-1, 1]", "[-1,1]", True),
     ("[-1, 1]", "[-1,2]", False),
     ("(0, 1000)", "(0, 1{,}000)", True),
@@ -375,8 +375,100 @@ MATH_VERIFY_PITFALLS = [
     ("1.414214", "\\sqrt{2}", True),
 ]
 
+# Several answers and their shapes, each with near misses that must stay wrong.
+MULTI_ANSWER = [
+    ("(p,q)=(3,2)", "(3,2)", True),
+    ("(p, q) = (3, 2)", "(2,3)", False),
+    ("x = 3, y = 2", "(3,2)", True),
+    ("x = 3, y = 2", "(2,3)", False),
+    ("a=2, b=3", "(2,3)", True),
+    ("a=2, b=3", "[2,3]", False),
+    ("y = 2, x = 3", "x = 3, y = 2", True),
+    ("y = 3, x = 2", "x = 3, y = 2", False),
+    ("x = 3, y = 2", "(3,2,1)", False),
+    ("x = 3, y = 2", "3, 2", True),
+    ("-793<a<10", "(-793,10)", True),
+    ("-793<a\\le 10", "(-793,10)", False),
+    ("-793 < a < 10", "[-793,10]", False),
+    ("x > 2", "(2,\\infty)", True),
+    ("2 < x", "(2,\\infty)", True),
+    ("x \\geq 2", "(2,\\infty)", False),
+    ("x \\geq 2", "[2,\\infty)", True),
+    ("x \\le -1", "(-\\infty,-1]", True),
+    ("x < -1", "(-\\infty,1)", False),
+    ("3 > x > -1", "-1 < x < 3", True),
+    ("x \\in [0, 1)", "[0,1)", True),
+    ("\\pm 2021", "\\{-2021, 2021\\}", True),
+    ("\\pm 2021", "\\{2021\\}", False),
+    ("3 \\text{ or } 5", "\\{3, 5\\}", True),
+    ("x = 3 \\text{ or } x = 5", "3, 5", True),
+    ("3 and 5", "3, 7", False),
+    ("{1, 2, 3}", "\\{3, 2, 1\\}", True),
+    ("{1, 2, 3}", "\\{1, 2\\}", False),
+    ("\\{1, 1, 2\\}", "\\{1, 2\\}", True),
+    ("\\{2, 1, 2\\}", "\\{1, 2, 3\\}", False),
+]
+
+# Primes are part of an answer (math-verify drops them); a choice label meets a letter gold.
+PRIMES_CHOICES = [
+    ("E'", "E", False),
+    ("f'(x)", "f(x)", False),
+    ("f''(x)", "f'(x)", False),
+    ("A'B", "AB'", False),
+    ("f'(x)", "f^{\\prime}(x)", True),
+    ("E'", "E'", True),
+    ("(B) 12", "B", True),
+    ("(B) 12", "C", False),
+    ("\\text{(B) } 12", "12", True),
+]
+
+# Found by the metamorphic suite (test_metamorphic.py) on the golds of ../shared/data.
+FOUND_BY_METAMORPHIC = [
+    ("\\text{4:31 p.m.}", "\\text{4:30 p.m.}", False),
+    ("\\text{4:30 p.m.}", "\\text{4:30 p.m.}", True),
+    ("-\\left(2007 + \\frac\\pi 2\\right)", "2007 + \\frac\\pi 2", False),
+    ("2007 + \\frac{\\pi}{2}", "2007 + \\frac\\pi 2", True),
+    ("135^\\circ, 45^\\circ", "45^\\circ, 135^\\circ", True),
+    ("45, 135", "45135", False),
+    (
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & \\phantom -2 \\end{pmatrix}",
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & \\phantom -1 \\end{pmatrix}",
+        False,
+    ),
+    (
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & 1 \\end{pmatrix}",
+        "\\begin{pmatrix} 1 & -1 \\\\ 1 & \\phantom -1 \\end{pmatrix}",
+        True,
+    ),
+    ("\\frac1b'", "\\frac1b", False),
+    ("12000085", "12,\\!000,\\!085", True),
+    ("\\$115{,}000", "\\$115,000", True),
+    (".0000673", ".0000672", True),
+]
+
+# Where math-verify disagreed with the metamorphic suite's label (benchmarks/reward_bench.py
+# --disagreements), one case per kind; the label was right each time.
+MATH_VERIFY_DISAGREEMENTS = [
+    ("p' - q", "p - q", False),
+    ("6 - 5i'", "6 - 5i", False),
+    ("x = 2{,}016{,}532", "2{,}016{,}532", True),
+    ("x = a + b + c", "a + b + c", True),
+    ("x = \\sin^2 t", "\\sin^2 t", True),
+    ("x = \\mathbf{2340}", "\\mathbf{2340}", True),
+    ("\\left( a + b \\right)\\left( a + c \\right)\\left( b + c \\right)", "(a + b)(a + c)(b + c)", True),
+    ("\\text{ and } 4, 3, 2", "2, 3, \\text{ and } 4", True),
+    ("\\frac{1}{2005!}", "\\frac{1}{2004!}", False),
+    ("-\\left(\\frac{1}{2^{98}}\\right)", "\\frac{1}{2^{98}}", False),
+    ("\\frac \\pi4 + 2 + \\sqrt2", "\\frac \\pi4 + 2 - \\sqrt2", False),
+    ("\\frac \\pi4 + 2 - \\sqrt3", "\\frac \\pi4 + 2 - \\sqrt2", False),
+]
+
 CASES = (
-    MATH_VERIFY_PITFALLS
+    FOUND_BY_METAMORPHIC
+    + MATH_VERIFY_DISAGREEMENTS
+    + MULTI_ANSWER
+    + PRIMES_CHOICES
+    + MATH_VERIFY_PITFALLS
     + INTEGERS
     + DECIMALS
     + FRACTIONS
@@ -412,6 +504,32 @@ def test_true_pairs_are_symmetric(given: str, truth: str) -> None:
     assert grade_answer(truth, given) is True
 
 
+# float_rounding: 6 is the paper's grader (math-verify's sympy_expr_eq(..., float_rounding=6)); None
+# accepts a decimal only for the exact value it writes.
+FLOAT_ROUNDING_CASES = [
+    ("1.41421356", "\\sqrt{2}", 6, True),
+    ("1.41421356", "\\sqrt{2}", None, False),
+    ("0.5", "\\frac{1}{2}", None, True),
+    ("0.333333", "\\frac{1}{3}", 6, True),
+    ("0.333333", "\\frac{1}{3}", None, False),
+    ("3.1416", "\\pi", 4, True),
+    ("3.1416", "\\pi", 6, False),
+    ("1.0000001", "1", None, False),
+    ("(0.5, 1.414214)", "(\\frac12, \\sqrt2)", None, False),
+    ("(0.5, 1.414214)", "(\\frac12, \\sqrt2)", 6, True),
+    ("2.5\\%", "0.025", None, True),
+    (".0000673", ".0000672", None, False),
+    (".0000673", ".0000672", 7, False),
+]
+
+
+@pytest.mark.parametrize(("given", "truth", "rounding", "expected"), FLOAT_ROUNDING_CASES)
+def test_float_rounding_option(given: str, truth: str, rounding: int | None, expected: bool) -> None:
+    outcome = grade(given, truth, float_rounding=rounding)
+    assert outcome.timeout is False and outcome.error is None, outcome
+    assert outcome.correct is expected
+
+
 NORMALIZED = [
     ("$\\boxed{\\dfrac{1}{2}}$", "\\frac{1}{2}"),
     ("\\left( 1, 2 \\right)", "(1,2)"),
@@ -444,6 +562,23 @@ def test_normalize_answer(raw: str, expected: str) -> None:
 def test_parse_number(text: str, value: float, exact: bool) -> None:
     number = parse_number(text)
     assert number is not None and float(number.value) == value and number.exact is exact
+
+
+@pytest.mark.parametrize(
+    ("text", "interval"),
+    [
+        ("x>2", "(2,\\infty)"),
+        ("-3<x\\le 5", "(-3,5]"),
+        ("5\\geq y", "(-\\infty,5]"),
+        ("3>x>-1", "(-1,3)"),
+        ("x<y", None),
+        ("1<2", None),
+        ("x<2<y", None),
+        ("x\\le 2\\ge 1", None),
+    ],
+)
+def test_inequality_interval(text: str, interval: str | None) -> None:
+    assert inequality_interval(text) == interval
 
 
 @pytest.mark.parametrize("text", ["10^{10^{10}}", "1e99999", "x", "1/0", "9" * 300, "\\frac{1}{0}"])

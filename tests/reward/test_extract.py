@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
 from simpletir.reward import ExtractConfig, extract_answer
 from simpletir.reward.extract import last_boxed, mask_code_source
+
+T = TypeVar("T")
 
 FINAL_ANSWER_TURN = (
     "Let me compute the number of lattice points directly.\n"
@@ -106,9 +110,57 @@ def test_extract_answer(text: str, expected: str | None) -> None:
     assert extract_answer(text) == expected
 
 
+# Answers a reader sees that the first version missed: after a ```output block (its closing fence was
+# read as the opening of a code block), and without a box (the last digit run was taken instead).
+AFTER_OUTPUT_BLOCK = (
+    "First guess \\boxed{3}.\n```python\nprint(2 + 2)\n```\n```output\n4\n```\n"
+    "The computation confirms it, so the answer is \\boxed{4}."
+)
+AFTER_TEXT_BLOCK = "Try \\boxed{1}.\n```text\n2\n```\nThen \\boxed{2}."
+AFTER_BARE_OUTPUT = "Guess \\boxed{7}.\n```python\nprint(8)\n```\n```\n8\n```\nSo it is \\boxed{8}."
+INLINE_OUTPUT_BLOCK = "First guess \\boxed{3} ```output 4``` so the answer is \\boxed{4}"
+STATEMENT_AFTER_OUTPUT = "```python\nprint(3*4)\n```\n```output\n12\n```\nSo the final answer is 12."
+BOX_INSIDE_OUTPUT = "```python\nfinal_answer(9)\n```\n```output\n\\boxed{9}\n```\nDone."
+CODE_AFTER_OUTPUT = "```output\n5\n```\n```python\nprint('\\\\boxed{6}')\n```\nThe value is \\boxed{5}."
+ISSUE_CASES = [
+    (AFTER_OUTPUT_BLOCK, "4"),
+    (AFTER_TEXT_BLOCK, "2"),
+    (AFTER_BARE_OUTPUT, "8"),
+    (INLINE_OUTPUT_BLOCK, "4"),
+    (STATEMENT_AFTER_OUTPUT, "12"),
+    (BOX_INSIDE_OUTPUT, "9"),
+    (CODE_AFTER_OUTPUT, "5"),
+    ("Hence the count is $10^3$", "10^3"),
+    ("So $x=\\frac{2}{3}$", "x=\\frac{2}{3}"),
+    ("The root is [$\\sqrt{4}$]", "\\sqrt{4}"),
+    ("Therefore $x \\geq 5$ is the solution", "x \\geq 5"),
+    (
+        "The product is $\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$.",
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+    ),
+    ("Final Answer: The largest $n$ is 34.", "34"),
+    ("Checking each option, only one fits.\nAnswer: B", "B"),
+    ("Partial sum \\boxed{255}, then the rest.\nFinal Answer: $10,455$", "10,455"),
+    ("**Final Answer:**\n\n$\\frac{1}{2}$", "\\frac{1}{2}"),
+    ("We get $x=2$, and so the total is 14.", "14"),
+    ("\\boxed{12}. The answer is consistent with $x^2=25$.", "12"),
+    ("Thus the answer is $x=3$ and $y=2$.", "x=3, y=2"),
+    ("The primes are $\\boxed{3}$, $\\boxed{5}$, and $\\boxed{7}$.", "3, 5, 7"),
+    ("First \\boxed{3}, but after checking again: \\boxed{4}", "4"),
+    ("It costs $\\$5$ or so, and then $$x^2$$", "x^2"),
+    ("Costs are \\$5 and \\$7.", "7"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ISSUE_CASES)
+def test_extract_answer_issue_cases(text: str, expected: str | None) -> None:
+    assert extract_answer(text) == expected
+
+
 OPTION_CASES = [
-    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False), "2"),
-    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False, last_number=False), None),
+    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False), "\\frac{7}{2}"),
+    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False, last_math=False), "2"),
+    (ANSWER_PHRASE, ExtractConfig(answer_phrase=False, last_math=False, last_number=False), None),
     (LAST_NUMBER, ExtractConfig(last_number=False), None),
     (BOX_IN_CODE_SOURCE_ONLY, ExtractConfig(skip_code_source=False), "x"),
     (LAST_NUMBER_IGNORES_CODE, ExtractConfig(skip_code_source=False), "100"),
@@ -133,6 +185,19 @@ def test_extract_config_is_frozen() -> None:
         ExtractConfig().last_number = False  # type: ignore[misc]
 
 
+def timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float]:
+    """``fn(*args, **kwargs)`` and the seconds it took."""
+    start = time.monotonic()
+    result = fn(*args, **kwargs)
+    return result, time.monotonic() - start
+
+
+def realistic_text(length: int) -> str:
+    """Multi-turn TIR responses (code, output, boxes, phrases, math) repeated to ``length`` characters."""
+    unit = TWO_TURNS_THEN_BOX + FINAL_ANSWER_TURN + OUTPUT_FENCE + ANSWER_PHRASE + LATEX_TUPLE_BOX
+    return (unit * (length // len(unit) + 1))[:length]
+
+
 HOSTILE = [
     "\\boxed{" * 5000 + "x" * (1 << 20),
     "{" * 5000 + "\\boxed{" + "{" * 5000,
@@ -145,9 +210,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
 def test_extraction_is_bounded_on_hostile_text(text: str) -> None:
-    start = time.monotonic()
-    answer = extract_answer(text)
-    assert time.monotonic() - start < 1.0
+    answer, seconds = timed(extract_answer, text)
+    # Linear: within a small factor of a realistic response of the same length, on this machine now.
+    assert seconds < 10 * timed(extract_answer, realistic_text(len(text)))[1] + 0.2
     assert answer is None or len(answer) <= ExtractConfig().max_answer_chars + 100 or answer.isdigit()
 
 

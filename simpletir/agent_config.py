@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from simpletir.code_runner import CodeRunSettings
+from simpletir.sandbox.transport import TOKEN_ENV
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class SandboxSettings:
     backend: str = "local"
     """``local``, ``http``, ``sandbox_fusion`` or ``ray`` (see ``simpletir.sandbox.create_sandbox``)."""
     options: dict[str, Any] = field(default_factory=dict)
-    """Keyword options of the backend."""
+    """Keyword options of the backend; never ``token`` (the config is printed and logged): the http and
+    sandbox_fusion backends read it from ``$SIMPLETIR_SANDBOX_TOKEN``."""
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -66,6 +68,11 @@ def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
     code = _build(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
     agent_cfg = _build(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
     sandbox_cfg = _build(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
+    if "token" in sandbox_cfg.options:
+        raise ValueError(
+            f"simpletir.sandbox.options.token would be printed and logged with the config; "
+            f"export {TOKEN_ENV} instead (the sandbox clients read it in every worker)"
+        )
     if agent_cfg.max_turns < 1 or agent_cfg.val_max_turns < 1:
         raise ValueError("simpletir.agent.max_turns and val_max_turns must be at least 1")
     return agent_cfg, sandbox_cfg

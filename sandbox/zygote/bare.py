@@ -10,12 +10,13 @@ same run, so the difference is what isolation costs on that machine. Never give 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from typing import Any
 
 from . import capture
-from .child import exec_program, program_streams
+from .child import exec_program, prepare_main, program_streams
 from .extras import ExtrasTemplate
 from .heap import EXTRA_NAMES, EXTRA_PRELOAD, EXTRA_WARMUP, PRELOAD, WARMUP, freeze_heap, preload
 
@@ -29,6 +30,7 @@ class BareFork:
         self.preloaded = preload(PRELOAD, WARMUP)
         self.plain_malloc = os.environ.get("PYTHONMALLOC") == "malloc"
         self.streams = program_streams()
+        prepare_main()
         self.isolation: dict[str, Any] = {"bare": True, "preloaded": self.preloaded}
         freeze_heap(self.plain_malloc)
         self.extras = ExtrasTemplate(self, inherited_fds) if extras else None
@@ -56,13 +58,13 @@ class BareFork:
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
             sys.stdin, sys.stdout, sys.stderr = self.streams
-            os._exit(exec_program(req["code"], {"__name__": "__main__"}) & 0xFF)
+            os._exit(exec_program(req["code"], sys.modules["__main__"].__dict__) & 0xFF)
         os.close(out_w), os.close(err_w)
         out, err, status, timed_out, _ = capture.collect(
             pid, out_r, err_r, start + float(req["timeout"]), int(req["max_output_bytes"])
         )
         if status is None:
-            os.kill(pid, 9)
+            os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
         os.close(out_r), os.close(err_r)
         return capture.result(status, out, err, timed_out, time.monotonic() - start)

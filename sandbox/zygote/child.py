@@ -35,8 +35,9 @@ SESSION_STATUS_FD = 4  # in a session child: one reply per finished cell goes he
 class ProgramSetup:
     """What every child of one worker gets, made once in the worker."""
 
-    parent: int
-    """The worker's pid (as the child sees it): a child whose parent is another has lost its worker."""
+    parent: int | None
+    """The pid (as the child sees it) of the process the child must die with; None when that is PID 1
+    of the child's PID namespace, whose death kills every process in it anyway."""
     uid: int | None
     """The private uid programs run as; None: the worker's own."""
     namespaces: bool
@@ -45,6 +46,17 @@ class ProgramSetup:
     """``sys.path`` after the working directory: the interpreter's entries only."""
     streams: tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]
     """sys.stdin, sys.stdout and sys.stderr of programs (see :func:`program_streams`)."""
+
+
+def prepare_main() -> None:
+    """Give this (worker) process the ``__main__`` module and ``sys.argv`` of a fresh program.
+
+    Never used by the worker itself, so each child finds them pristine (its writes are its own copies).
+    """
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    sys.argv = ["<code>"]
 
 
 def program_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
@@ -73,12 +85,12 @@ def program_streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrap
         os.close(write_end)
 
 
-def set_limits(req: dict[str, Any]) -> None:
-    """CPU, memory, file size, open files and process count limits for the program."""
+def limits(req: dict[str, Any]) -> list[tuple[int, tuple[int, int]]]:
+    """The program's resource limits: CPU, memory, file size, open files, processes, no core dumps."""
     cpu = max(1, int(req["timeout"]) + 1)
     cpu_hard = max(cpu + 1, int(req.get("session_cpu_s", 0)))
     mem = int(req["memory_mb"]) * 1024 * 1024
-    limits = [
+    chosen = [
         (resource.RLIMIT_CPU, (cpu, cpu_hard)),
         (resource.RLIMIT_FSIZE, (int(req["max_file_mb"]) * 1024 * 1024,) * 2),
         (resource.RLIMIT_NOFILE, (256, 256)),
@@ -86,18 +98,23 @@ def set_limits(req: dict[str, Any]) -> None:
         (resource.RLIMIT_CORE, (0, 0)),
     ]
     if mem > 0:
-        limits.append((resource.RLIMIT_AS, (mem, mem)))
-    for which, value in limits:
-        resource.setrlimit(which, value)
+        chosen.append((resource.RLIMIT_AS, (mem, mem)))
+    return chosen
 
 
 def become_program(
-    setup: ProgramSetup, req: dict[str, Any], fds: tuple[int, int, int], workdir: str, ctl: tuple[int, ...]
+    setup: ProgramSetup,
+    rlimits: list[tuple[int, tuple[int, int]]],
+    fds: tuple[int, int, int],
+    workdir: str,
+    ctl: tuple[int, ...],
 ) -> dict[str, Any]:
-    """In a fresh child: set up isolation, limits and stdio (``fds``: stdin read, stdout and stderr write).
+    """In a fresh child: set up isolation, ``rlimits`` (see :func:`limits`) and stdio (``fds``: stdin
+    read, stdout and stderr write).
 
     ``ctl`` are a session child's cell and status pipes (moved to SESSION_CTL_FD and SESSION_STATUS_FD).
-    Returns the program's global namespace; exits with SETUP_FAILED_EXIT if anything fails.
+    Returns the program's global namespace; exits with SETUP_FAILED_EXIT if anything fails. Kept to few
+    Python steps: every page of the worker's heap it touches is copied.
     """
     in_r, out_w, err_w = fds
     try:
@@ -105,15 +122,16 @@ def become_program(
         if setup.uid is not None and not setup.namespaces:
             os.chown(workdir, setup.uid, setup.uid)
         os.chdir(workdir)
-        set_limits(req)
+        for which, value in rlimits:
+            resource.setrlimit(which, value)
         if setup.uid is not None:
             os.setgroups([])
             os.setgid(setup.uid)
             os.setuid(setup.uid)
-        # Dies with its worker (set after setuid, which clears it); the worker may already be gone.
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != setup.parent:
-            os._exit(SETUP_FAILED_EXIT)
+        if setup.parent is not None:  # set after setuid, which clears it; the parent may already be gone
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != setup.parent:
+                os._exit(SETUP_FAILED_EXIT)
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in ctl]
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
@@ -125,12 +143,8 @@ def become_program(
             _block_sockets()
             os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         sys.stdin, sys.stdout, sys.stderr = setup.streams
-        sys.argv = ["<code>"]
-        sys.path[:] = [workdir, *setup.path]
-        main = types.ModuleType("__main__")
-        main.__builtins__ = builtins  # type: ignore[attr-defined]
-        sys.modules["__main__"] = main
-        return main.__dict__
+        sys.path = [workdir, *setup.path]
+        return sys.modules["__main__"].__dict__
     except BaseException:
         with contextlib.suppress(BaseException):
             os.write(err_w, ("sandbox setup failed: " + traceback.format_exc()).encode())

@@ -59,8 +59,11 @@ class Cleanup:
 
     def children(self, keep: set[int]) -> set[int]:
         """This process's children but ``keep`` and the reaper helper."""
-        with open(self._children_file) as fh:
-            pids = {int(p) for p in fh.read().split()}
+        fd = os.open(self._children_file, os.O_RDONLY)  # raw: no buffers to allocate after every run
+        try:
+            pids = {int(p) for p in os.read(fd, 1 << 16).split()}
+        finally:
+            os.close(fd)
         return pids - keep - ({self.reaper[2]} if self.reaper else set())
 
     def after(self, program: int, keep: set[int]) -> None:

@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, NamedTuple
 
 from .libc import (
     CLONE_NEWIPC,
@@ -50,11 +50,22 @@ UID_LOCK_DIR = "/tmp/simpletir-sandbox-uids"
 SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # paths in the view
 SCRATCH_OPTIONS = "size=64m,nr_inodes=65536,mode=1777"
 WORKDIR = "/tmp/work"
+_WORK_PARENT, _WORK_NAME = os.path.split(WORKDIR)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 ETC_COPIED = ("ld.so.cache", "localtime", "timezone")  # copied from the host when present
 STASH = "/.python-in-scratch"  # read-only copies of Python directories that lie under a scratch dir
 _STAGING = "/tmp"  # where the new root is built, hidden (in this mount namespace only) behind it
+
+
+class Scratch(NamedTuple):
+    """One scratch dir of the view."""
+
+    path: str
+    expected: frozenset[str]
+    """What it holds when fresh, besides /tmp's working directory: the tops of ``exposed``."""
+    exposed: tuple[tuple[str, str], ...]
+    """(path, stash) of the Python directories inside it, bound back into every fresh tmpfs."""
 
 
 @dataclass
@@ -67,6 +78,8 @@ class View:
     """What exists besides the scratch dirs, one line each (for ``simpletir-sandbox doctor``)."""
     python_in_scratch: list[tuple[str, str]] = field(default_factory=list)
     """(path in the view, its stash): Python directories bound back into every fresh scratch tmpfs."""
+    scratch: list[Scratch] = field(default_factory=list)
+    """The scratch dirs, worked out once from ``python_in_scratch``."""
 
 
 def claim_uid() -> tuple[int | None, IO[str] | None]:
@@ -260,6 +273,10 @@ def enter_view(uid: int | None) -> View:
         mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, SCRATCH_OPTIONS)
     mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
     view.visible.append("/proc: this PID namespace only (read-only)")
+    for path in SCRATCH_DIRS:
+        exposed = tuple((target, stash) for target, stash in view.python_in_scratch if _under(target, [path]))
+        expected = frozenset(os.path.relpath(target, path).split("/")[0] for target, _ in exposed)
+        view.scratch.append(Scratch(path, expected, exposed))
     os.chdir(root)
     pivot_root_here()
     fresh_scratch(view, uid, first=True)
@@ -277,24 +294,43 @@ def _remount_tree_readonly(root: str) -> bool:
     return ok
 
 
-def fresh_scratch(view: View, uid: int | None, first: bool = False) -> None:
-    """Replace the scratch tmpfs mounts a program may have written to, and recreate its working directory.
+def _untouched(scratch: Scratch, uid: int | None) -> bool:
+    """True when ``scratch`` holds only what it holds when fresh, and in /tmp an empty working directory.
 
-    /tmp (which holds the working directory) is always replaced; the others only when they hold anything
-    besides the Python directories bound back into them. Called after every program, when none of its
-    processes is left (``first``: the scratch mounts of :func:`enter_view` are new and only get those).
+    That directory is removed when this is True. Only with the private uid: a program that ran as root
+    could have changed the scratch dir itself.
     """
-    for path in SCRATCH_DIRS:
-        exposed = [(target, stash) for target, stash in view.python_in_scratch if _under(target, [path])]
+    if uid is None:
+        return False
+    names = os.listdir(scratch.path)
+    if scratch.path == _WORK_PARENT:
+        if _WORK_NAME not in names:
+            return False
+        names.remove(_WORK_NAME)
+        if not scratch.expected.issuperset(names):
+            return False
+        try:
+            os.rmdir(WORKDIR)
+        except OSError:  # not empty
+            return False
+        return True
+    return scratch.expected.issuperset(names)
+
+
+def fresh_scratch(view: View, uid: int | None, first: bool = False) -> None:
+    """Give the next program scratch dirs as good as new, with a new empty working directory in /tmp.
+
+    One left :func:`_untouched` is kept; any other is replaced by a fresh tmpfs (the Python directories
+    that lie inside it bound back, read-only). Called after every program, when none of its processes
+    is left (``first``: the scratch mounts of :func:`enter_view`, new, only get those directories).
+    """
+    for scratch in view.scratch:
         if not first:
-            if path != os.path.dirname(WORKDIR):
-                expected = {os.path.relpath(target, path).split("/")[0] for target, _ in exposed}
-                with os.scandir(path) as entries:
-                    if {entry.name for entry in entries} <= expected:
-                        continue
-            umount(path)
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, SCRATCH_OPTIONS)
-        for target, stash in exposed:  # this Python's own files, read-only, where they were
+            if _untouched(scratch, uid):
+                continue
+            umount(scratch.path)
+            mount("tmpfs", scratch.path, "tmpfs", MS_NOSUID | MS_NODEV, SCRATCH_OPTIONS)
+        for target, stash in scratch.exposed:  # this Python's own files, read-only, where they were
             os.makedirs(target, 0o755, exist_ok=True)
             mount(stash, target, None, MS_BIND | MS_REC)
             if not remount_readonly(target):

@@ -25,7 +25,15 @@ from typing import IO, Any, NamedTuple
 
 from . import capture, framing
 from .bare import BareFork
-from .child import PROGRAM_ENV, ProgramSetup, become_program, exec_program, program_streams
+from .child import (
+    PROGRAM_ENV,
+    ProgramSetup,
+    become_program,
+    exec_program,
+    limits,
+    prepare_main,
+    program_streams,
+)
 from .cleanup import Cleanup
 from .extras import ExtrasTemplate
 from .heap import EXTRA_NAMES, EXTRA_PRELOAD, EXTRA_WARMUP, PRELOAD, WARMUP, freeze_heap, preload
@@ -86,7 +94,10 @@ class Worker:
         os.environ.update(PROGRAM_ENV)
         if namespaces:
             os.environ.update({"HOME": WORKDIR, "TMPDIR": WORKDIR})
-        self.setup = ProgramSetup(self.pid, uid, namespaces, program_path(), program_streams())
+        # the worker is PID 1 of its programs' PID namespace: when it dies, they die
+        parent = None if namespaces else self.pid
+        self.setup = ProgramSetup(parent, uid, namespaces, program_path(), program_streams())
+        prepare_main()
         self.sessions = Sessions(self)
         available = [name for name in EXTRA_PRELOAD if "." not in name and importlib.util.find_spec(name)]
         self.isolation: dict[str, Any] = {
@@ -136,13 +147,14 @@ class Worker:
         in_r, in_w = os.pipe()
         ctl_r, ctl_w, st_r, st_w = (*os.pipe(), *os.pipe()) if session else (-1, -1, -1, -1)
         workdir = WORKDIR if self.namespaces else tempfile.mkdtemp(prefix="simpletir-")
+        rlimits = limits(req)
         pid = os.fork()
         if pid == 0:
             for fd in (out_r, err_r, in_w, ctl_w, st_r):
                 if fd >= 0:
                     os.close(fd)
             ctl = (ctl_r, st_w) if session else ()
-            namespace = become_program(self.setup, req, (in_r, out_w, err_w), workdir, ctl)
+            namespace = become_program(self.setup, rlimits, (in_r, out_w, err_w), workdir, ctl)
             if session:
                 serve_cells(namespace)
             os._exit(exec_program(req["code"], namespace) & 0xFF)

@@ -227,6 +227,11 @@ async def test_scratch_space_is_writable_then_fresh_for_the_next_program(sandbox
     for _ in range(2):  # both workers
         after = await sandbox.run(look)
         assert after.stdout == f"{fresh}\n", after
+    mark = "import os\nos.chmod('.', 0o777)\ntry:\n    os.setxattr('.', 'user.note', b'x')\nexcept OSError:\n    pass"
+    check = "import os\nprint(oct(os.stat('.').st_mode & 0o777), os.listxattr('.'))"
+    for _ in range(2):  # an emptied working directory is a new one, not the old one reused
+        assert (await sandbox.run(mark)).ok
+        assert (await sandbox.run(check)).stdout == "0o700 []\n"
 
 
 async def test_network_is_blocked(sandbox: LocalSandbox) -> None:

@@ -2,8 +2,8 @@
 
 Each set of programs runs through the sandbox, through a bare warm fork (the worker's own preloading
 and fork, with no isolation at all: what forking costs on this machine) and through one ``python -c``
-per program, at the same concurrency. The sandbox and the bare fork alternate in blocks (ABBA...) so
-that a machine whose speed drifts affects both alike. Warm-up (starting every worker, loading the
+per program, at the same concurrency. The sandbox and the bare fork alternate in short blocks (ABBA...)
+so that a machine whose speed drifts affects both alike. Warm-up (starting every worker, loading the
 extras templates, one untimed pass) is left out of every number.
 """
 
@@ -117,13 +117,15 @@ async def _timed_block(
 
 async def interleaved(
     runners: dict[str, Sandbox], programs: Sequence[Program], label: str, repeats: int, concurrency: int,
-    rounds: int = 4,
+    block_runs: int = 16,
 ) -> list[BenchStats]:  # fmt: skip
-    """Run ``programs`` × ``repeats`` through each runner, in ``rounds`` alternating blocks per runner."""
+    """Run ``programs`` × ``repeats`` through each runner, alternating runners in blocks of about
+    ``block_runs`` runs (whole passes over ``programs``), the order reversed every block (ABBA...)."""
     stats = {name: BenchStats(name, label) for name in runners}
-    blocks = [repeats // rounds + (i < repeats % rounds) for i in range(rounds)]
+    per_block = max(1, round(block_runs / len(programs)))
+    blocks = [min(per_block, repeats - done) for done in range(0, repeats, per_block)]
     bar = tqdm(total=repeats * len(programs) * len(runners), desc=label, leave=False)
-    for i, passes in enumerate(b for b in blocks if b):
+    for i, passes in enumerate(blocks):
         order = list(runners) if i % 2 == 0 else list(reversed(runners))
         for name in order:
             await _timed_block(runners[name], programs, passes, concurrency, stats[name], bar)

@@ -19,7 +19,10 @@ from .libc import PR_SET_PDEATHSIG, prctl
 
 
 class Forker(Protocol):
-    """What the template needs of the process it copies: the worker (or the bench's bare fork)."""
+    """What the template needs of the process it copies: the worker (or the bench's bare fork).
+
+    A ``settle()`` method, if it has one, runs after each reply (see ``framing.serve``).
+    """
 
     pid: int
 
@@ -66,7 +69,7 @@ class ExtrasTemplate:
                 os._exit(0)
             forker.become_extras_template()
             framing.write_message(rep_w, {"ready": True})
-            framing.serve(forker.handle, req_r, rep_w)
+            framing.serve(forker.handle, req_r, rep_w, getattr(forker, "settle", None))
         finally:
             os._exit(0)
 

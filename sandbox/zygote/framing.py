@@ -71,7 +71,17 @@ def write_message(fd: int, message: dict[str, Any]) -> None:
     write_all(fd, encode(message))
 
 
-def serve(handle: Callable[[dict[str, Any]], dict[str, Any]], fd_in: int, fd_out: int) -> None:
-    """Answer each message from ``fd_in`` with ``handle(message)`` on ``fd_out``, until EOF."""
+def serve(
+    handle: Callable[[dict[str, Any]], dict[str, Any]],
+    fd_in: int,
+    fd_out: int,
+    after_reply: Callable[[], None] | None = None,
+) -> None:
+    """Answer each message from ``fd_in`` with ``handle(message)`` on ``fd_out``, until EOF.
+
+    ``after_reply`` runs after each reply is written, before the next message is read.
+    """
     while (message := read_message(fd_in)) is not None:
         write_message(fd_out, handle(message))
+        if after_reply is not None:
+            after_reply()

@@ -13,10 +13,12 @@ extras.py (the scipy/networkx template), bare.py (the bench's unisolated referen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -99,6 +101,7 @@ class Worker:
         self.setup = ProgramSetup(parent, uid, namespaces, program_path(), program_streams())
         prepare_main()
         self.sessions = Sessions(self)
+        self._unsettled: Spawned | None = None
         available = [name for name in EXTRA_PRELOAD if "." not in name and importlib.util.find_spec(name)]
         self.isolation: dict[str, Any] = {
             "namespaces": namespaces,
@@ -129,6 +132,7 @@ class Worker:
         """Answer one request (see the module docstring); a fault of the worker becomes ``sandbox_error``."""
         op = req.get("op", "run")
         try:
+            self.settle()
             if op == "warm":
                 return {"warm": self.extras is None or self.extras.ready(wait=float(req["timeout"]))}
             if op == "session_run":
@@ -177,17 +181,28 @@ class Worker:
         if self.extras is not None and EXTRA_NAMES.search(req["code"]) and self.extras.ready(wait=2.0):
             return self.extras.run(req)
         start = time.monotonic()
-        child = self.spawn(req)
-        try:
-            out, err, status, timed_out, _ = capture.collect(
-                child.pid, child.out, child.err, start + float(req["timeout"]), int(req["max_output_bytes"])
-            )
-        finally:
-            self.cleanup(child)
-            child.close()
-        if status is None:
+        child = self._unsettled = self.spawn(req)
+        out, err, status, timed_out, _ = capture.collect(
+            child.pid, child.out, child.err, start + float(req["timeout"]), int(req["max_output_bytes"])
+        )
+        if status is None:  # timed out
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
             _, status = os.waitpid(child.pid, 0)
         return capture.result(status, out, err, timed_out, time.monotonic() - start)
+
+    def settle(self) -> None:
+        """Clean up after the last program run, if not done yet: called once its reply is out.
+
+        Its processes left behind are killed and reaped, and scratch is fresh, before the next request is
+        read, so the next program finds everything as new; the reply just does not wait for it.
+        """
+        child, self._unsettled = self._unsettled, None
+        if child is not None:
+            try:
+                self.cleanup(child)
+            finally:
+                child.close()
 
     def cleanup(self, child: Spawned) -> None:
         """Kill what is left of ``child``'s program, then give the next program fresh scratch space."""
@@ -224,6 +239,8 @@ def main(argv: list[str]) -> None:
             namespaces=namespaces, uid=uid, uid_lock=uid_lock, extras=extras, inherited_fds=protocol
         )
     framing.write_message(proto_out, {"ready": True, "isolation": forker.isolation})
-    framing.serve(forker.handle, proto_in, proto_out)
     if isinstance(forker, Worker):
+        framing.serve(forker.handle, proto_in, proto_out, after_reply=forker.settle)
         forker.sessions.close()
+    else:
+        framing.serve(forker.handle, proto_in, proto_out)

@@ -79,7 +79,7 @@ async def test_warm_up_is_not_timed_and_a_failing_backend_is_refused() -> None:
     await warm_up(ok, programs, 2)
     assert ok.runs == len(programs)
     rows = await interleaved(
-        {"a": ok, "b": Flaky(ExecResult(ExecStatus.OK))}, programs, "light", 3, 2, rounds=2
+        {"a": ok, "b": Flaky(ExecResult(ExecStatus.OK))}, programs, "light", 3, 2, block_runs=2
     )
     assert [r.runs for r in rows] == [3 * len(programs)] * 2  # timed runs only
     with pytest.raises(SandboxError, match="HTTP 401 unauthorised"):

@@ -1,7 +1,8 @@
 """The child side of a run: a forked copy of the warm worker turns itself into the program, then runs it.
 
 :func:`become_program` sets up the process (session, working directory, limits, private uid, file
-descriptors, a fresh ``__main__``) and :func:`exec_program` runs the code as ``python`` would a script.
+descriptors, ``sys.path``) and :func:`exec_program` runs the code as ``python`` would a script, in the
+``__main__`` module the worker made once (:func:`prepare_main`).
 """
 
 from __future__ import annotations

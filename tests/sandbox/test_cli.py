@@ -47,6 +47,7 @@ def test_doctor_fails_when_no_worker_can_start(
         (["bench", "--repeats", "0"], "--repeats: must be at least 1"),
         (["bench", "--trivial-repeats", "0"], "--trivial-repeats: must be at least 1"),
         (["serve", "--port", "-1"], "--port: must be at least 0"),
+        (["serve", "--host", "203.0.113.1", "--port", "1"], "cannot listen on 203.0.113.1:1: "),
     ],
 )
 def test_a_command_that_cannot_work_is_one_line_and_exit_2(

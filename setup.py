@@ -26,6 +26,7 @@ setup(
         "simpletir.data",
         "simpletir.reward",
         "simpletir.sandbox",
+        "simpletir.sandbox.zygote",
     ],
     package_dir={
         "simpletir": "simpletir",

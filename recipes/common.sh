@@ -8,6 +8,8 @@ NNODES="${NNODES:-1}"                                  # nodes in the Ray cluste
 GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
 SANDBOX_BACKEND="${SANDBOX_BACKEND:-local}"            # local | http | sandbox_fusion | ray
 SANDBOX_URL="${SANDBOX_URL:-}"                         # for http / sandbox_fusion (comma-separated fleet for http)
+# The servers' bearer token: export SIMPLETIR_SANDBOX_TOKEN (on every node, before `ray start`); each
+# sandbox client reads it from its environment. Never pass it as a hydra override: verl prints the config.
 EXPERIMENT_NAME="${EXPERIMENT_NAME:-simpletir}"
 PROJECT_NAME="${PROJECT_NAME:-simpletir}"
 CKPT_DIR="${CKPT_DIR:-checkpoints/$PROJECT_NAME/$EXPERIMENT_NAME}"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
-from simpletir.sandbox.transport import Fleet, check_request, fault, parse_urls, result_from
+from simpletir.sandbox.transport import Fleet, auth_headers, check_request, fault, parse_urls, result_from
 
 KILLED_CODES = (137, 139)
 """Shell-style exit codes of a process ended by SIGKILL / SIGSEGV (negative codes are signals too)."""
@@ -70,9 +70,8 @@ class SandboxFusionSandbox(Sandbox):
         self.memory_limit_mb = int(memory_limit_mb)
         self.default_timeout = default_timeout
         self.overhead_s = overhead_s
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.fleet = Fleet(
-            parse_urls(url), headers=headers, max_retries=max_retries, backoff_s=backoff_s,
+            parse_urls(url), headers=auth_headers(token), max_retries=max_retries, backoff_s=backoff_s,
             cooldown_s=cooldown_s, max_connections=max_connections,
         )  # fmt: skip
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from simpletir.sandbox.base import ExecResult, Sandbox, SandboxError
-from simpletir.sandbox.transport import Fleet, check_request, parse_urls, result_from
+from simpletir.sandbox.transport import Fleet, auth_headers, check_request, parse_urls, result_from
 
 
 class HttpSandbox(Sandbox):
@@ -36,9 +36,8 @@ class HttpSandbox(Sandbox):
             raise SandboxError("default_timeout and overhead_s must be positive")
         self.default_timeout = default_timeout
         self.overhead_s = overhead_s
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.fleet = Fleet(
-            parse_urls(url), headers=headers, max_retries=max_retries, backoff_s=backoff_s,
+            parse_urls(url), headers=auth_headers(token), max_retries=max_retries, backoff_s=backoff_s,
             cooldown_s=cooldown_s, max_connections=max_connections,
         )  # fmt: skip
 

@@ -1,30 +1,28 @@
 """The embedded ``local`` backend: a pool of warm worker processes that fork one child per program.
 
-Each worker is a separate process (``zygote.py``) started with a clean environment, so nothing a
-program does — fork bombs, memory bombs, killing its parent — can touch the caller's process. Workers
-take one request at a time; requests wait in FIFO order for a free worker. A worker that dies or
-stops answering is replaced and the request gets ``sandbox_error``.
+Each worker is a separate process (the ``zygote`` package, run by path) started with a clean
+environment, so nothing a program does — fork bombs, memory bombs, killing its parent — can touch the
+caller's process. Workers take one request at a time; requests wait in FIFO order for a free worker.
+A worker that dies or stops answering is replaced and the request gets ``sandbox_error``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simpletir.sandbox.base import ExecResult, ExecStatus, Sandbox, SandboxError
+from simpletir.sandbox.zygote import framing
 
 logger = logging.getLogger(__name__)
 
-ZYGOTE_PATH = Path(__file__).with_name("zygote.py")
-_HEADER = struct.Struct("!I")
+ZYGOTE_PATH = Path(__file__).with_name("zygote")
 _WORKER_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -60,6 +58,9 @@ class LocalSandboxConfig:
     """Time allowed for a worker to import its libraries and report ready."""
     session_cpu_s: int = 600
     """CPU seconds a session's interpreter may use over its whole life (each cell also gets the timeout)."""
+    extras_template: bool = True
+    """Fork programs that name scipy/networkx from a second warm copy per worker that preloaded them
+    (~135 MB each, mostly shared); False saves that memory, and such programs import them themselves."""
 
 
 class _Worker:
@@ -70,11 +71,12 @@ class _Worker:
         self.isolation = isolation
 
     @classmethod
-    async def start(cls, startup_timeout: float) -> _Worker:
-        """Spawn a worker and wait for its ready message."""
+    async def start(cls, startup_timeout: float, args: tuple[str, ...] = ()) -> _Worker:
+        """Spawn a worker (``args``: its command-line flags) and wait for its ready message."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(ZYGOTE_PATH),
+            *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -93,15 +95,13 @@ class _Worker:
 
     async def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        header = await self.proc.stdout.readexactly(_HEADER.size)
-        body = await self.proc.stdout.readexactly(_HEADER.unpack(header)[0])
-        return json.loads(body)
+        header = await self.proc.stdout.readexactly(framing.HEADER.size)
+        return framing.decode(await self.proc.stdout.readexactly(framing.HEADER.unpack(header)[0]))
 
     async def request(self, req: dict[str, Any], deadline: float) -> dict[str, Any]:
         """Send one request and wait for its reply; raises on a dead or hung worker."""
         assert self.proc.stdin is not None
-        body = json.dumps(req).encode()
-        self.proc.stdin.write(_HEADER.pack(len(body)) + body)
+        self.proc.stdin.write(framing.encode(req))
         await self.proc.stdin.drain()
         return await asyncio.wait_for(self._read(), deadline)
 
@@ -161,8 +161,37 @@ class LocalSandbox(Sandbox):
         finally:
             idle.put_nowait(worker)
 
+    async def start(self) -> None:
+        """Start every worker now and wait until each is warm (its extras template loaded); else on first use.
+
+        Waits for running programs and open sessions to give their workers back. Raises ``SandboxError``
+        when a worker cannot start.
+        """
+        idle = await self._ensure_started()
+        slots = [await idle.get() for _ in range(self.max_workers)]
+
+        async def warm(i: int) -> None:
+            limit = self.config.startup_timeout
+            try:
+                slots[i] = slots[i] or await self._spawn()
+                await slots[i].request({"op": "warm", "timeout": limit}, deadline=limit + 10.0)
+            except Exception as exc:
+                await self._retire(slots[i])
+                slots[i] = None
+                raise SandboxError(f"a sandbox worker could not start: {exc!r}") from None
+
+        try:
+            await asyncio.gather(*(warm(i) for i in range(len(slots))))
+        finally:
+            for worker in slots:
+                idle.put_nowait(worker)
+
+    def _worker_args(self) -> tuple[str, ...]:
+        """Command-line flags of the worker processes."""
+        return () if self.config.extras_template else ("--no-extras",)
+
     async def _spawn(self) -> _Worker:
-        worker = await _Worker.start(self.config.startup_timeout)
+        worker = await _Worker.start(self.config.startup_timeout, self._worker_args())
         self._workers.add(worker)
         return worker
 

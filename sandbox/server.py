@@ -4,17 +4,21 @@
 (whatever it did). Refusals, all before anything runs: 401 without ``Authorization: Bearer <token>``
 (when a token is set), 413 for a body over ``max_request_bytes``, 422 for a malformed body, 503 when
 the sandbox cannot take the program (closed or shutting down; clients retry 503 elsewhere).
-``GET /health`` (open without the token, for load balancers) and ``GET /metrics`` (JSON).
+``GET /health`` (open without the token, for load balancers) and ``GET /metrics`` (JSON). The app
+starts and warms every worker of the sandbox before it serves, so no run (and no latency in
+``/metrics``) includes a worker's start-up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import socket
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -86,8 +90,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(sandbox: Sandbox, *, token: str | None = None, max_request_bytes: int = 1_000_000) -> FastAPI:
-    """A FastAPI app serving ``sandbox`` (see module docstring); the app closes the sandbox on shutdown."""
+def create_app(
+    sandbox: Sandbox,
+    *,
+    token: str | None = None,
+    max_request_bytes: int = 1_000_000,
+    on_ready: Callable[[], None] | None = None,
+) -> FastAPI:
+    """A FastAPI app serving ``sandbox`` (see module docstring); it closes the sandbox on shutdown.
+
+    ``on_ready`` is called once the sandbox's workers are warm, before the first request is served.
+    """
     if max_request_bytes < 1:
         raise SandboxError("max_request_bytes must be positive")
     metrics = _Metrics()
@@ -95,6 +108,14 @@ def create_app(sandbox: Sandbox, *, token: str | None = None, max_request_bytes:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        start = getattr(sandbox, "start", None)
+        if start is not None:
+            try:
+                await start()
+            except SandboxError as exc:  # a closed sandbox: every run gets 503
+                logger.warning("the sandbox did not start: %s", exc)
+        if on_ready is not None:
+            on_ready()
         yield
         await sandbox.close()
 
@@ -168,11 +189,29 @@ def serve(
     max_request_bytes: int = 1_000_000,
     sandbox_options: dict | None = None,
 ) -> None:
-    """Serve a local sandbox built from ``sandbox_options`` with uvicorn until interrupted."""
+    """Serve a local sandbox built from ``sandbox_options`` on ``host:port`` (0: a free port) until interrupted.
+
+    Prints the address once the workers are warm; raises OSError when the address cannot be bound.
+    """
     import uvicorn
 
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
     sandbox = create_sandbox("local", **(sandbox_options or {}))
-    app = create_app(sandbox, token=token, max_request_bytes=max_request_bytes)
+
+    def announce() -> None:
+        auth = "a bearer token" if token else "no token: anyone who can reach it can run code"
+        print(f"simpletir-sandbox serve: listening on {url} (requests need {auth})", flush=True)
+
+    app = create_app(sandbox, token=token, max_request_bytes=max_request_bytes, on_ready=announce)
     if token is None and host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s without a token: anyone who can reach it can run code", host)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    with contextlib.closing(sock):
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,6 +23,17 @@ import httpx
 from simpletir.sandbox.base import ExecResult, ExecStatus, SandboxError
 
 JSON = {"Content-Type": "application/json"}
+TOKEN_ENV = "SIMPLETIR_SANDBOX_TOKEN"
+"""Where the bearer token of the servers is read from when none is passed (it stays out of configs and logs)."""
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The ``Authorization`` header for ``token``, or for ``$SIMPLETIR_SANDBOX_TOKEN`` when ``token`` is None.
+
+    ``token=""`` sends none, even with the variable set.
+    """
+    token = os.environ.get(TOKEN_ENV) if token is None else token
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def fault(message: str) -> ExecResult:
@@ -134,6 +146,11 @@ def result_from(
     """The result of an accepted request: ``decode`` of a 200 JSON body, else a fault naming the problem."""
     if isinstance(outcome, ExecResult):
         return outcome
+    if outcome.status_code == 401:
+        return fault(
+            f"{outcome.request.url}: HTTP 401 unauthorised: the server refused the bearer token "
+            f"(set {TOKEN_ENV} to the server's token)"
+        )
     if outcome.status_code != 200:
         return fault(f"{outcome.request.url}: HTTP {outcome.status_code}: {outcome.text[:500]}")
     try:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import PositiveInt
 
 from simpletir.code_runner import CodeRunSettings
+from simpletir.sandbox.transport import TOKEN_ENV
 from simpletir.settings import build_settings, plain
 
 
@@ -48,7 +49,8 @@ class SandboxSettings:
     backend: str = "local"
     """``local``, ``http``, ``sandbox_fusion`` or ``ray`` (see ``simpletir.sandbox.create_sandbox``)."""
     options: dict[str, Any] = field(default_factory=dict)
-    """Keyword options of the backend."""
+    """Keyword options of the backend; never ``token`` (the config is printed and logged): the http and
+    sandbox_fusion backends read it from ``$SIMPLETIR_SANDBOX_TOKEN``."""
 
 
 def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
@@ -59,4 +61,9 @@ def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
     code = build_settings(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
     agent_cfg = build_settings(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
     sandbox_cfg = build_settings(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
+    if "token" in sandbox_cfg.options:
+        raise ValueError(
+            f"simpletir.sandbox.options.token would be printed and logged with the config; "
+            f"export {TOKEN_ENV} instead (the sandbox clients read it in every worker)"
+        )
     return agent_cfg, sandbox_cfg

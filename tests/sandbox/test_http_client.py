@@ -6,16 +6,18 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from simpletir.sandbox import ExecStatus, SandboxError, create_sandbox
+from simpletir.sandbox import ExecStatus, SandboxError, create_sandbox, transport
 from simpletir.sandbox.cli import main
 from simpletir.sandbox.server import create_app
 
+from .procs import until
 from .servers import free_port, running
 
 TOKEN = "s3cret"
@@ -33,8 +35,8 @@ PROGRAMS = [
 ]
 
 
-def sandbox_app(**kwargs) -> FastAPI:
-    return create_app(create_sandbox("local", max_workers=1), **kwargs)
+def sandbox_app(token: str | None = None, **options: Any) -> FastAPI:
+    return create_app(create_sandbox("local", max_workers=1, **options), token=token)
 
 
 @pytest.fixture(scope="module")
@@ -115,35 +117,46 @@ async def test_a_503_server_cools_down_and_is_not_asked_again(two_servers: list[
 
 async def test_a_server_that_comes_up_late_is_retried_with_backoff() -> None:
     port = free_port()
-    started = threading.Event()
-    stop = threading.Event()
+    url = f"http://127.0.0.1:{port}"
+    go, stop = threading.Event(), threading.Event()
 
-    def serve_later() -> None:
-        time.sleep(0.6)
-        with running(sandbox_app(), port=port):
-            started.set()
-            stop.wait(30)
+    def serve_when_told() -> None:
+        if go.wait(120):
+            with running(sandbox_app(extras_template=False), port=port):
+                stop.wait(120)
 
-    thread = threading.Thread(target=serve_later)
+    thread = threading.Thread(target=serve_when_told)
     thread.start()
     try:
-        async with create_sandbox("http", url=f"http://127.0.0.1:{port}", max_retries=6, backoff_s=0.2) as sb:
-            result = await sb.run("print('up')")
-        assert result.stdout == "up\n" and started.is_set()
+        async with create_sandbox("http", url=url, max_retries=12, backoff_s=0.1) as sb:
+            pending = asyncio.ensure_future(sb.run("print('up')"))
+            assert await until(lambda: sb.fleet.down_until[url] > 0)  # refused: the server is not up yet
+            go.set()
+            result = await pending
+        assert result.stdout == "up\n", result
     finally:
+        go.set()
         stop.set()
         thread.join()
 
 
-async def test_no_server_up_is_a_sandbox_error_after_the_retries() -> None:
+async def test_no_server_up_is_a_sandbox_error_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+    this_thread = threading.get_ident()  # the test servers' threads sleep too
+
+    async def recorded_sleep(delay: float) -> None:
+        if threading.get_ident() == this_thread:
+            waits.append(delay)
+        await real_sleep(0 if threading.get_ident() == this_thread else delay)
+
     urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
     async with create_sandbox("http", url=urls, max_retries=3, backoff_s=0.05) as sb:
-        start = time.monotonic()
+        monkeypatch.setattr(transport.asyncio, "sleep", recorded_sleep)
         result = await sb.run("print(1)")
-        elapsed = time.monotonic() - start
     assert result.status is ExecStatus.SANDBOX_ERROR
     assert "4 attempts" in result.stderr and "cannot connect" in result.stderr
-    assert 0.05 <= elapsed < 5  # one backoff wait (after both servers failed), not one per server
+    assert waits == [0.05]  # one backoff wait (after both servers failed), not one per server
 
 
 @pytest.fixture
@@ -175,7 +188,7 @@ async def raw_server() -> AsyncIterator[tuple[str, dict]]:
 async def test_a_program_that_was_sent_is_never_sent_again(raw_server: tuple[str, dict], mode: str) -> None:
     url, state = raw_server
     state["mode"] = mode
-    async with create_sandbox("http", url=url, overhead_s=0.3, max_retries=3, backoff_s=0.01) as sb:
+    async with create_sandbox("http", url=url, overhead_s=2.0, max_retries=3, backoff_s=0.01) as sb:
         result = await sb.run("print(1)", timeout=0.1)
     assert result.status is ExecStatus.SANDBOX_ERROR and "after the request was sent" in result.stderr
     assert state["requests"] == 1

@@ -1,44 +1,34 @@
-"""The local backend with real worker processes: statuses, limits, hostile programs, concurrency."""
+"""The local backend with real worker processes: statuses, limits, hostile programs, concurrency.
+
+What a program can see of the host is tested in test_isolation.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
-from simpletir.sandbox import ExecStatus, SandboxError, SyncSandbox, create_sandbox
+from simpletir.sandbox import ExecStatus, SandboxError, create_sandbox
 from simpletir.sandbox.local import LocalSandbox
 
+from .procs import children, cmdlines_with, processes_of_uids, status, until, worker_pids, worker_uids
 
-@pytest.fixture
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox() -> AsyncIterator[LocalSandbox]:
-    sb = create_sandbox("local", max_workers=2, default_timeout=3.0, memory_mb=512, max_output_bytes=4096)
+    """One sandbox for the module's tests; those that run hostile programs check it stays usable."""
+    sb = create_sandbox("local", max_workers=2, default_timeout=30.0, memory_mb=512, max_output_bytes=4096)
     assert isinstance(sb, LocalSandbox)
+    await sb.start()
     yield sb
     await sb.close()
-
-
-def _processes_with_marker(marker: str) -> list[int]:
-    """Pids of live processes whose command line contains ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry))
-    return found
 
 
 STATUS_CASES = [
@@ -54,6 +44,7 @@ STATUS_CASES = [
     ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", ExecStatus.KILLED, -11, "", ""),
     ("def f():\n    return f()\nf()", ExecStatus.ERROR, 1, "", "RecursionError"),
     ("print(input())", ExecStatus.ERROR, 1, "", "EOFError"),
+    ("print(__name__, __file__ if '__file__' in dir() else None)", ExecStatus.OK, 0, "__main__ None\n", ""),
 ]
 
 
@@ -66,7 +57,7 @@ async def test_status_table(
     stdout: str,
     stderr_tail: str,
 ) -> None:
-    result = await sandbox.run(code, timeout=1.5)
+    result = await sandbox.run(code, timeout=1.5 if status is ExecStatus.TIMEOUT else 30)
     assert result.status is status, result
     if returncode is not None:
         assert result.returncode == returncode
@@ -99,8 +90,7 @@ async def test_binary_output_is_decoded_safely(sandbox: LocalSandbox) -> None:
     assert result.stdout.endswith(" end") and "\ufffd" in result.stdout
 
 
-async def test_environment_is_clean(sandbox: LocalSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+async def test_environment_is_clean(sandbox: LocalSandbox) -> None:
     result = await sandbox.run("import os\nprint(sorted(os.environ), os.environ['HOME'] == os.getcwd())")
     keys = ["HOME", "LANG", "MPLBACKEND", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PATH", "TMPDIR"]
     assert result.stdout == f"{keys} True\n"  # nothing of the trainer's, nor of the worker's own start-up
@@ -117,9 +107,20 @@ async def test_stdio_streams_are_those_of_a_fresh_program(sandbox: LocalSandbox)
 
 
 async def test_each_run_is_a_fresh_program(sandbox: LocalSandbox) -> None:
-    await sandbox.run("import math\nmath.pi = 3\nopen('state.txt', 'w').write('x')")
-    result = await sandbox.run("import math, os\nprint(math.pi, os.path.exists('state.txt'))")
-    assert result.stdout == "3.141592653589793 False\n"
+    await sandbox.run(
+        "import math, sys\nmath.pi = 3\nsys.modules['__main__'].left = 1\nopen('state.txt', 'w')"
+    )
+    result = await sandbox.run(
+        "import math, os, sys\nprint(math.pi, os.path.exists('state.txt'), dir(sys.modules['__main__']))"
+    )
+    assert result.stdout.startswith("3.141592653589793 False ['__builtins__', '__doc__', "), result
+    assert "left" not in result.stdout
+
+
+async def test_functions_of_the_program_can_be_pickled_by_name(sandbox: LocalSandbox) -> None:
+    # pickle finds them through sys.modules['__main__'], as for a script (multiprocessing relies on it)
+    code = "import pickle\ndef double(x):\n    return 2 * x\nprint(pickle.loads(pickle.dumps(double))(21))"
+    assert (await sandbox.run(code)).stdout == "42\n"
 
 
 HOSTILE = {
@@ -137,13 +138,12 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 async def test_hostile_program_is_contained(sandbox: LocalSandbox, name: str) -> None:
-    result = await sandbox.run(HOSTILE[name], timeout=1.5)
+    result = await asyncio.wait_for(sandbox.run(HOSTILE[name], timeout=1.5), 60)  # contained, never a hang
     assert result.status is not ExecStatus.SANDBOX_ERROR, result
-    assert result.duration_s < 5
-    after = await sandbox.run("print('still here')")
-    assert (after.status, after.stdout) == (ExecStatus.OK, "still here\n")
-    uids = {w.isolation["uid"] for w in sandbox._workers} - {None}
-    assert _processes_of_uids(uids) == []
+    for _ in range(2):  # both workers
+        after = await sandbox.run("print('still here')")
+        assert (after.status, after.stdout) == (ExecStatus.OK, "still here\n")
+    assert processes_of_uids(worker_uids(sandbox)) == []
 
 
 @pytest.mark.parametrize("prefix", ["", "import scipy\n"], ids=["worker", "extras template"])
@@ -159,23 +159,8 @@ async def test_after_a_fork_bomb_the_next_program_has_its_full_process_allowance
         "print(sum(p.wait() == 0 for p in ps))"
     )
     for _ in range(2):  # both workers: killed leftovers were reaped, not left counting against the limit
-        result = await sandbox.run(code)
+        result = await sandbox.run(code, timeout=30)
         assert result.stdout == "20\n", result
-
-
-def _processes_of_uids(uids: set[int]) -> list[str]:
-    """``pid state`` of processes of ``uids`` that are not zombies (killed ones may take a moment to die)."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            status = dict(
-                line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines()
-            )
-        except (OSError, ValueError):
-            continue
-        if int(status["Uid"].split()[0]) in uids and not status["State"].strip().startswith(("Z", "X")):
-            found.append(f"{entry} {status['State'].strip()}")
-    return found
 
 
 async def test_no_process_survives_a_run_even_in_a_new_session(sandbox: LocalSandbox) -> None:
@@ -184,121 +169,22 @@ async def test_no_process_survives_a_run_even_in_a_new_session(sandbox: LocalSan
         "import subprocess, time\n"
         f"a = subprocess.Popen(['sh', '-c', 'sleep 300; :', '{marker}'], start_new_session=True)\n"
         f"b = subprocess.Popen(['sh', '-c', 'sleep 301; :', '{marker}'])\n"
-        "time.sleep(0.2)\n"
+        "while a.poll() is not None or b.poll() is not None:\n    time.sleep(0.01)\n"
         "print('spawned', a.poll() is None and b.poll() is None)"
     )
-    result = await sandbox.run(code)
+    result = await sandbox.run(code, timeout=30)
     assert result.stdout == "spawned True\n"
-    await asyncio.sleep(0.2)
-    assert _processes_with_marker(marker) == []
+    assert await until(lambda: cmdlines_with(marker) == []), cmdlines_with(marker)  # killed ones may linger
 
 
-async def test_files_outside_the_working_directory_are_untouched(
-    sandbox: LocalSandbox, tmp_path: Path
-) -> None:
-    target = tmp_path / "victim.txt"
-    target.write_text("original")
-    os.chmod(tmp_path, 0o755)
-    code = (
-        f"try:\n    open({str(target)!r}, 'w').write('pwned')\nexcept OSError as e:\n    print(type(e).__name__)\n"
-        "open('/tmp/scratch.txt', 'w').write('x')\nprint(open('/tmp/scratch.txt').read())"
-    )
-    result = await sandbox.run(code)
-    assert target.read_text() == "original"
-    isolation = await sandbox.isolation()
-    if isolation["uid"] is not None or isolation["namespaces"]:
-        # denied by the private uid, or invisible behind the private /tmp
-        assert result.stdout.split("\n")[0] in {"PermissionError", "FileNotFoundError"}
-    if isolation["namespaces"]:
-        assert not Path("/tmp/scratch.txt").exists()
-
-
-@pytest.fixture
-def world_writable_dir() -> Iterator[Path]:
-    """A 1777 directory outside the scratch mounts (like /run/lock, or /scratch on a cluster)."""
-    if os.geteuid() != 0 or not os.access("/run", os.W_OK):
-        pytest.skip("needs root to create a world-writable directory under /run")
-    path = Path(tempfile.mkdtemp(prefix="simpletir-world-", dir="/run"))
-    path.chmod(0o1777)
-    yield path
-    shutil.rmtree(path)
-
-
-async def test_world_writable_directories_are_read_only(
-    sandbox: LocalSandbox, world_writable_dir: Path
-) -> None:
-    if not (await sandbox.isolation())["readonly_root"]:
-        pytest.skip("no read-only root on this machine (see simpletir-sandbox doctor)")
-    target = world_writable_dir / "planted.txt"
-    code = f"import os\ntry:\n    open({str(target)!r}, 'w')\nexcept OSError as e:\n    print(os.strerror(e.errno))"
-    result = await sandbox.run(code)
-    assert result.stdout == "Read-only file system\n", result
-    assert list(world_writable_dir.iterdir()) == []
-
-
-async def test_scratch_space_is_writable_then_fresh_for_the_next_program(sandbox: LocalSandbox) -> None:
-    isolation = await sandbox.isolation()
-    if not isolation["namespaces"]:
-        pytest.skip("private scratch mounts need namespaces")
-    # the worker's own Python, when it lies under a scratch dir (a checkout in /tmp), is bound back there
-    python_in = {d: sorted({str(Path(p).relative_to(d)).split("/")[0] for p in isolation["python_in_scratch"]
-                            if Path(p).is_relative_to(d)}) for d in ("/tmp", "/var/tmp", "/dev/shm")}  # fmt: skip
-    write = (
-        "import os, multiprocessing\nmultiprocessing.Lock()\n"  # a POSIX semaphore in /dev/shm
-        "for d in ('/tmp', '/var/tmp', '/dev/shm', '.'):\n"
-        "    open(os.path.join(d, 'left-behind'), 'w').write('x')\n"
-        "print(sorted(os.listdir('/tmp')), os.getcwd())"
-    )
-    look = "import os\nprint([sorted(os.listdir(d)) for d in ('/tmp', '/var/tmp', '/dev/shm', '.')])"
-    first = await sandbox.run(write)
-    assert first.stdout == f"{sorted(['left-behind', 'work', *python_in['/tmp']])} /tmp/work\n", first
-    fresh = [sorted(["work", *python_in["/tmp"]]), python_in["/var/tmp"], python_in["/dev/shm"], []]
-    for _ in range(2):  # both workers
-        after = await sandbox.run(look)
-        assert after.stdout == f"{fresh}\n", after
-    assert not Path("/tmp/left-behind").exists() and not Path("/dev/shm/left-behind").exists()
-
-
-async def test_a_python_installed_under_tmp_stays_importable_and_read_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # e.g. CI that clones into /tmp: the scratch tmpfs over /tmp must not hide the worker's own Python
-    if not Path(os.path.realpath(tmp_path)).is_relative_to("/tmp"):
-        pytest.skip("tmp_path is not under /tmp here")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (site,) = venv.glob("lib/python*/site-packages")
-    (site / "under_tmp_probe.py").write_text("WHERE = __file__\n")
-    (tmp_path / "host-secret.txt").write_text("x")
-    async with create_sandbox("local", max_workers=1) as usual:
-        if not (await usual.isolation())["namespaces"]:
-            pytest.skip("no namespaces here: /tmp is not replaced")
-    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python"))
-    async with create_sandbox("local", max_workers=1) as sb:
-        assert (await sb.isolation())["namespaces"]  # not a silent fall back to weaker isolation
-        code = (
-            "import os, under_tmp_probe\nprint(under_tmp_probe.WHERE)\n"
-            f"print(os.path.exists({str(tmp_path / 'host-secret.txt')!r}))\n"
-            f"try:\n    open({str(site / 'planted.py')!r}, 'w')\nexcept OSError as e:\n    print(type(e).__name__)"
-        )
-        result = await sb.run(code)
-    lines = result.stdout.splitlines()
-    assert lines[:2] == [str(site / "under_tmp_probe.py"), "False"], result
-    assert lines[2:] in (["PermissionError"], ["OSError"]), result  # denied, or read-only file system
-    assert not (site / "planted.py").exists()
-
-
-async def test_network_is_blocked(sandbox: LocalSandbox) -> None:
-    code = (
-        "import socket\n"
-        "try:\n"
-        "    socket.create_connection(('127.0.0.1', 22), timeout=1)\n"
-        "    print('connected')\n"
-        "except OSError as e:\n"
-        "    print('blocked', type(e).__name__)\n"
-    )
-    result = await sandbox.run(code)
-    assert result.stdout.startswith("blocked"), result
+async def test_start_warms_every_worker_and_its_template() -> None:
+    async with create_sandbox("local", max_workers=2) as sb:
+        assert isinstance(sb, LocalSandbox)
+        await sb.start()
+        assert len(sb._workers) == 2
+        for pid in worker_pids(sb):  # each has a child, its extras template, that has loaded scipy.optimize
+            maps = [Path(f"/proc/{child}/maps").read_text() for child in children(pid)]
+            assert any("scipy/optimize/" in text for text in maps)
 
 
 async def test_worker_death_is_sandbox_error_then_recovers() -> None:
@@ -313,21 +199,18 @@ async def test_worker_death_is_sandbox_error_then_recovers() -> None:
         assert (again.status, again.stdout) == (ExecStatus.OK, "3\n")
 
 
-async def test_thousand_concurrent_requests_keep_their_results() -> None:
-    async with create_sandbox("local", max_workers=2) as sb:
-        tokens = [uuid.uuid4().hex for _ in range(1000)]
-        results = await asyncio.wait_for(
-            asyncio.gather(*(sb.run(f"print({t!r})") for t in tokens)), timeout=120
-        )
+@pytest.mark.slow
+async def test_thousand_concurrent_requests_keep_their_results(sandbox: LocalSandbox) -> None:
+    tokens = [uuid.uuid4().hex for _ in range(1000)]
+    results = await asyncio.wait_for(asyncio.gather(*(sandbox.run(f"print({t!r})") for t in tokens)), 600)
     assert [r.stdout for r in results] == [f"{t}\n" for t in tokens]
     assert all(r.status is ExecStatus.OK for r in results)
 
 
 async def test_worker_is_single_threaded_so_forking_it_is_safe(sandbox: LocalSandbox) -> None:
     await sandbox.run("import numpy, scipy.linalg\nprint(numpy.linalg.inv(numpy.eye(50)).sum())")
-    for worker in sandbox._workers:
-        status = Path(f"/proc/{worker.proc.pid}/status").read_text()
-        assert "\nThreads:\t1\n" in status
+    for pid in worker_pids(sandbox):
+        assert status(pid)["Threads"] == "1"
 
 
 async def test_requests_are_served_in_arrival_order() -> None:
@@ -339,22 +222,16 @@ async def test_requests_are_served_in_arrival_order() -> None:
     assert started == sorted(started)
 
 
-async def test_bad_arguments_raise_clear_errors(sandbox: LocalSandbox) -> None:
+async def test_bad_arguments_raise_clear_errors() -> None:
+    sb = create_sandbox("local", max_workers=1)
     with pytest.raises(SandboxError, match="timeout must be positive"):
-        await sandbox.run("print(1)", timeout=0)
+        await sb.run("print(1)", timeout=0)
     with pytest.raises(SandboxError, match="bad option"):
         create_sandbox("local", no_such_option=1)
     with pytest.raises(SandboxError, match="unknown sandbox backend"):
         create_sandbox("docker")
-    await sandbox.close()
+    await sb.close()
     with pytest.raises(SandboxError, match="closed"):
-        await sandbox.run("print(1)")
-
-
-def test_sync_wrapper() -> None:
-    with SyncSandbox("local", max_workers=1) as sb:
-        assert sb.run("print(sum(range(10)))").stdout == "45\n"
-        assert sb.run("raise ValueError('bad')").status is ExecStatus.ERROR
-        with sb.session() as session:
-            session.run("total = 40")
-            assert session.run("print(total + 2)").stdout == "42\n"
+        await sb.run("print(1)")
+    with pytest.raises(SandboxError, match="closed"):
+        await sb.start()

@@ -30,19 +30,22 @@ FINISH_ABORT = "abort"
 BATCH_WAIT_S = 0.005
 """How long a queue waits after a request arrives for others to join its batch."""
 
-_KNOWN_PARAMS = {
-    "temperature",
-    "top_p",
-    "top_k",
-    "repetition_penalty",
-    "max_tokens",
-    "max_new_tokens",
-    "stop",
-    "stop_token_ids",
-    "ignore_eos",
-    "seed",
-    "logprobs",
-}
+SAMPLING_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "repetition_penalty",
+        "max_tokens",
+        "max_new_tokens",
+        "stop",
+        "stop_token_ids",
+        "ignore_eos",
+        "seed",
+        "logprobs",
+    }
+)
+"""The vLLM sampling parameters ``SamplingSettings.from_params`` reads; others are ignored."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,11 @@ class SamplingSettings:
     @classmethod
     def from_params(cls, params: dict[str, Any], default_max_tokens: int) -> SamplingSettings:
         """Build from verl's ``sampling_params`` dict; unknown keys are logged once and ignored."""
-        unknown = sorted(set(params) - _KNOWN_PARAMS)
+        unknown = sorted(set(params) - SAMPLING_PARAMS)
         for key in unknown:
-            _warn_once(f"sampling parameter {key!r} is not supported by the hf rollout and is ignored")
+            _warn_once(
+                f"sampling parameter {key!r} is not supported by the transformers generator and is ignored"
+            )
         max_tokens = params.get("max_tokens", params.get("max_new_tokens"))
         stop = params.get("stop") or ()
         stop = (stop,) if isinstance(stop, str) else tuple(stop)

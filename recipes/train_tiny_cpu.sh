@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# SimpleTIR end to end on any machine, no GPU needed: data -> GRPO training through verl -> checkpoint.
+# SimpleTIR end to end on any machine, no GPU needed: data -> GRPO training through verl -> checkpoint ->
+# evaluation (metrics table, report, trajectory viewer).
 #
 # Builds (once, cached in $SIMPLETIR_CACHE or ~/.cache/simpletir) a tiny Llama-style model and tokenizer,
 # warm-started on TIR demonstrations of small arithmetic problems, writes those problems as verl parquet
 # files, and trains it with verl's own V1 trainer: the simpletir_agent loop, the local sandbox, the reward,
 # the void-turn and group filters, FSDP2 over gloo, and the transformers (hf) rollout backend on CPU, which
 # receives the actor's weights after every update. Same code path as the GPU recipes, tiny sizes.
-# Prints a line per step, then a summary; verl's full output goes to $RUN_DIR/train.log.
+# Prints a line per step, then a summary; verl's full output goes to $RUN_DIR/train.log. Then evaluates the
+# checkpoint with simpletir-eval, generating in this process (no server): the 16 val problems x 4 samples with
+# the training's limits (3 turns, 64 tokens per turn, 256 per response); results, report and viewer in $RUN_DIR/eval.
 #
 # Usage: recipes/train_tiny_cpu.sh [extra hydra overrides...]   (e.g. simpletir.filter.void_turn=false)
 # Environment:
-#   RUN_DIR     outputs of this run: data/, metrics.jsonl, train.log, checkpoints/ (default ./outputs/tiny_cpu)
+#   RUN_DIR     outputs of this run: data/, metrics.jsonl, train.log, checkpoints/, eval/ (default ./outputs/tiny_cpu)
 #   STEPS       GRPO steps (default 4)
 #   MODEL_PATH  a model folder to train instead of the tiny one
+#   EVAL        0: skip the evaluation (default 1)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
@@ -21,6 +25,7 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
 fi
 RUN_DIR="$(mkdir -p "${RUN_DIR:-outputs/tiny_cpu}" && cd "${RUN_DIR:-outputs/tiny_cpu}" && pwd)"
 STEPS="${STEPS:-4}"
+EVAL="${EVAL:-1}"
 
 echo "[tiny] building (or reusing) the tiny TIR model..."
 MODEL_PATH="${MODEL_PATH:-$(python -m simpletir.tiny_model model)}"
@@ -93,4 +98,26 @@ if [[ "$rc" -ne 0 ]]; then
   exit "$rc"
 fi
 python -m simpletir.run_report summary "$VERL_FILE_LOGGER_PATH"
-echo "[tiny] checkpoint: $RUN_DIR/checkpoints/global_step_$STEPS (Hugging Face model in actor/huggingface)"
+CHECKPOINT="$RUN_DIR/checkpoints/global_step_$STEPS"
+echo "[tiny] checkpoint: $CHECKPOINT (Hugging Face model in actor/huggingface)"
+if [[ "$EVAL" == "0" ]]; then
+  exit 0
+fi
+
+EVAL_DIR="$RUN_DIR/eval"
+echo "[tiny] evaluating the checkpoint in this process (simpletir-eval run --model, no server)..."
+simpletir-eval run \
+  --model "$CHECKPOINT/actor/huggingface" \
+  --data "$RUN_DIR/data/val.parquet" \
+  --limit 16 \
+  --samples 4 \
+  --max-turns 3 \
+  --max-tokens-per-turn 64 \
+  --max-response-tokens 256 \
+  --seed 0 \
+  --label "tiny_cpu step $STEPS" \
+  --output-dir "$EVAL_DIR" \
+  --overwrite
+simpletir-eval report "$EVAL_DIR/results.json" -o "$EVAL_DIR/report" >/dev/null
+simpletir-eval view "$EVAL_DIR/results.json" -o "$EVAL_DIR/trajectories.html" >/dev/null
+echo "[tiny] evaluation: $EVAL_DIR/summary.md; report (table, plots): $EVAL_DIR/report/; trajectory viewer: $EVAL_DIR/trajectories.html"

@@ -8,11 +8,13 @@ token; the text is matched on the decoded output, special tokens skipped), ``sto
 temperature (raw logits when greedy), before top-k/top-p — what verl's actor recomputes.
 
 Requests are generated together with left padding and one KV cache; a finished row leaves the batch at
-the next step, so long rows do not keep short ones computing.
+the next step, so long rows do not keep short ones computing. ``GenerationQueue`` batches concurrent
+asyncio callers onto one generator (the rollout server and ``simpletir-eval``'s in-process backend).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,20 +27,25 @@ logger = logging.getLogger(__name__)
 FINISH_STOP = "stop"
 FINISH_LENGTH = "length"
 FINISH_ABORT = "abort"
+BATCH_WAIT_S = 0.005
+"""How long a queue waits after a request arrives for others to join its batch."""
 
-_KNOWN_PARAMS = {
-    "temperature",
-    "top_p",
-    "top_k",
-    "repetition_penalty",
-    "max_tokens",
-    "max_new_tokens",
-    "stop",
-    "stop_token_ids",
-    "ignore_eos",
-    "seed",
-    "logprobs",
-}
+SAMPLING_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "repetition_penalty",
+        "max_tokens",
+        "max_new_tokens",
+        "stop",
+        "stop_token_ids",
+        "ignore_eos",
+        "seed",
+        "logprobs",
+    }
+)
+"""The vLLM sampling parameters ``SamplingSettings.from_params`` reads; others are ignored."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,11 @@ class SamplingSettings:
     @classmethod
     def from_params(cls, params: dict[str, Any], default_max_tokens: int) -> SamplingSettings:
         """Build from verl's ``sampling_params`` dict; unknown keys are logged once and ignored."""
-        unknown = sorted(set(params) - _KNOWN_PARAMS)
+        unknown = sorted(set(params) - SAMPLING_PARAMS)
         for key in unknown:
-            _warn_once(f"sampling parameter {key!r} is not supported by the hf rollout and is ignored")
+            _warn_once(
+                f"sampling parameter {key!r} is not supported by the transformers generator and is ignored"
+            )
         max_tokens = params.get("max_tokens", params.get("max_new_tokens"))
         stop = params.get("stop") or ()
         stop = (stop,) if isinstance(stop, str) else tuple(stop)
@@ -158,6 +167,28 @@ class HFGenerator:
         self.device = next(model.parameters()).device
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.aborted = False
+
+    @classmethod
+    def for_tokenizer(
+        cls,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        max_model_len: int,
+        seed: int = 0,
+        generation_eos: int | Sequence[int] | None = None,
+    ) -> HFGenerator:
+        """A generator that decodes with ``tokenizer`` (special tokens skipped), stops at its EOS token and at
+        ``generation_eos`` (a generation config's ``eos_token_id``), and pads with its pad token (else id 0)."""
+        eos = [generation_eos] if isinstance(generation_eos, int) else list(generation_eos or [])
+        eos_ids = {t for t in [*eos, tokenizer.eos_token_id] if t is not None}
+        return cls(
+            model,
+            decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+            eos_token_ids=sorted(eos_ids),
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+            max_model_len=max_model_len,
+            seed=seed,
+        )
 
     @torch.no_grad()
     def generate(
@@ -294,3 +325,65 @@ def _top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor
     out = logits.clone()
     out[order[remove]] = float("-inf")
     return out
+
+
+class GenerationQueue:
+    """Batches concurrent requests onto one ``HFGenerator``: requests queued while a batch runs form the next
+    batch (at most ``max_batch`` rows). Generation runs in a worker thread, holding ``lock`` (given, to keep
+    e.g. weight loads out of a running batch) so the event loop stays free."""
+
+    def __init__(self, generator: HFGenerator, max_batch: int, lock: asyncio.Lock | None = None) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self.generator = generator
+        self.max_batch = max_batch
+        self.lock = lock or asyncio.Lock()
+        self._pending: list[tuple[list[int], SamplingSettings, asyncio.Future[Generation]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, prompt_ids: list[int], settings: SamplingSettings) -> Generation:
+        """Queue one request and return what it generated; an exception of its batch is raised here."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Generation] = loop.create_future()
+        self._pending.append((prompt_ids, settings, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        """Generate the queued requests, a batch at a time, until none is left."""
+        while self._pending:
+            await asyncio.sleep(BATCH_WAIT_S)
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            if not batch:
+                continue
+            async with self.lock:
+                try:
+                    results = await asyncio.to_thread(
+                        self.generator.generate, [b[0] for b in batch], [b[1] for b in batch]
+                    )
+                except Exception as exc:  # raised to each caller of the batch; later batches still run
+                    logger.error("generation of a batch of %d requests failed: %r", len(batch), exc)
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    def abort_queued(self) -> int:
+        """End every request that waits for a batch with an empty ``abort`` generation; return how many."""
+        queued, self._pending = self._pending, []
+        for _, _, future in queued:
+            if not future.done():
+                future.set_result(Generation(finish_reason=FINISH_ABORT))
+        return len(queued)
+
+    async def close(self) -> None:
+        """End queued requests and the running batch (``abort``) and wait until the worker thread is free."""
+        self.abort_queued()
+        if self._drainer is not None and not self._drainer.done():
+            self.generator.abort()
+            await self._drainer
+            self.generator.resume()

@@ -6,7 +6,7 @@ For tiny models, CI and machines without vLLM. It plugs into verl only through i
 
 - ``HFRolloutServer`` — one Ray actor per replica; ``generate`` is verl's token-in, token-out call
   (``LLMServerClient.generate`` → ``server.generate.remote``), batched across concurrent requests by
-  ``simpletir.hf_generation.HFGenerator``; ``extra_fields["global_steps"]`` is the weight version.
+  ``simpletir.hf_generation.GenerationQueue``; ``extra_fields["global_steps"]`` is the weight version.
 - ``HFReplica`` — the ``RolloutReplica`` that starts the server next to the trainer workers.
 - ``HFServerAdapter`` — the ``BaseRollout`` inside each trainer worker: it receives the actor's weights
   after every update (verl's ``naive`` checkpoint engine) and loads them into the server.
@@ -30,13 +30,11 @@ from verl.workers.config import HFModelConfig, RolloutConfig
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
-from simpletir.hf_generation import FINISH_ABORT, Generation, HFGenerator, SamplingSettings
+from simpletir.hf_generation import FINISH_ABORT, GenerationQueue, HFGenerator, SamplingSettings
 
 logger = logging.getLogger(__name__)
 
 SERVER_PREFIX = "simpletir_hf_"
-BATCH_WAIT_S = 0.005
-"""How long the server waits after a request arrives for others to join its batch."""
 
 
 def server_name(replica_rank: int, kind: str = "", suffix: str = "") -> str:
@@ -80,33 +78,28 @@ class HFRolloutServer:
         self.max_model_len = self.config.max_model_len or (
             self.config.prompt_length + self.config.response_length
         )
-        eos = (
-            self.model_config.generation_config.eos_token_id if self.model_config.generation_config else None
-        )
-        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
-        self.generator = HFGenerator(
+        generation_config = self.model_config.generation_config
+        self.generator = HFGenerator.for_tokenizer(
             self.model,
-            decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
-            eos_token_ids=[t for t in eos_ids if t is not None],
-            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+            tokenizer,
             max_model_len=self.max_model_len,
             seed=int(self.config.seed or 0) + replica_rank,
+            generation_eos=generation_config.eos_token_id if generation_config else None,
         )
         self.global_steps = 0
-        self._pending: list[tuple[list[int], SamplingSettings, asyncio.Future]] = []
-        self._wake: asyncio.Event | None = None
         self._admitted: asyncio.Event | None = None
         self._reject = False
         self._model_lock: asyncio.Lock | None = None
-        self._serving: asyncio.Task | None = None
+        self._queue: GenerationQueue | None = None
         self._received: set[str] = set()
 
     def _ensure_loop_state(self) -> None:
-        """Create the asyncio primitives and the batch task on the actor's event loop (first call)."""
-        if self._serving is None:
-            self._wake, self._admitted, self._model_lock = asyncio.Event(), asyncio.Event(), asyncio.Lock()
+        """Create the asyncio primitives and the batch queue on the actor's event loop (first call)."""
+        if self._queue is None:
+            self._admitted, self._model_lock = asyncio.Event(), asyncio.Lock()
             self._admitted.set()
-            self._serving = asyncio.get_running_loop().create_task(self._serve())
+            max_batch = max(1, int(self.config.max_num_seqs or 1))
+            self._queue = GenerationQueue(self.generator, max_batch, lock=self._model_lock)
 
     async def ready(self) -> str:
         """Return the device the model runs on, once the server can take requests."""
@@ -139,10 +132,7 @@ class HFRolloutServer:
         if self._reject:
             return self._output([], [], FINISH_ABORT, settings)
         await self._admitted.wait()
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((prompt_ids, settings, future))
-        self._wake.set()
-        generation = await future
+        generation = await self._queue.submit(prompt_ids, settings)
         return self._output(generation.token_ids, generation.log_probs, generation.finish_reason, settings)
 
     def _output(
@@ -155,33 +145,6 @@ class HFRolloutServer:
             stop_reason="aborted" if finish == FINISH_ABORT else "completed",
             extra_fields={"global_steps": self.global_steps},
         )
-
-    async def _serve(self) -> None:
-        """Run queued requests in batches, one batch at a time, until the actor exits."""
-        max_batch = max(1, int(self.config.max_num_seqs or 1))
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await asyncio.sleep(BATCH_WAIT_S)
-            batch, self._pending = self._pending[:max_batch], self._pending[max_batch:]
-            if self._pending:
-                self._wake.set()
-            if not batch:
-                continue
-            async with self._model_lock:
-                try:
-                    results = await asyncio.to_thread(
-                        self.generator.generate, [b[0] for b in batch], [b[1] for b in batch]
-                    )
-                except Exception as exc:  # surfaced to each caller; the server keeps serving
-                    logger.exception("hf rollout: generation failed")
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-            for (_, _, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
 
     async def load_weights(self, named_tensors: list[tuple[str, torch.Tensor]]) -> None:
         """Copy a bucket of the actor's weights into the model (names as in ``state_dict``)."""
@@ -224,13 +187,10 @@ class HFRolloutServer:
         self._admitted.clear()
         self._reject = reject_request
         self.generator.abort()
-        queued, self._pending = self._pending, []
-        for _, _, future in queued:
-            if not future.done():
-                future.set_result(Generation(finish_reason=FINISH_ABORT))
+        aborted = self._queue.abort_queued()
         async with self._model_lock:
             self.generator.resume()
-        return {"aborted_count": len(queued)}
+        return {"aborted_count": aborted}
 
     async def resume_generation(self) -> None:
         """Admit requests again after ``abort_all_requests``."""

@@ -1,7 +1,9 @@
-"""Evaluation of TIR models on math benchmarks against an OpenAI-compatible server (``simpletir-eval``)."""
+"""Evaluation of TIR models on math benchmarks (``simpletir-eval``), against an OpenAI-compatible server or with
+a transformers model in this process (``simpletir.eval.local_model``, imported on its own: it loads torch)."""
 
 from simpletir.eval.benchmarks import Problem, load_benchmark, render_prompt
-from simpletir.eval.client import ClientSettings, CompletionClient, CompletionError
+from simpletir.eval.client import ClientSettings, CompletionClient
+from simpletir.eval.completion import Completion, CompletionBackend, CompletionError
 from simpletir.eval.metrics import benchmark_metrics, majority_correct, pass_at_k
 from simpletir.eval.records import (
     BenchmarkMetrics,
@@ -18,6 +20,8 @@ from simpletir.eval.viewer import write_viewer
 __all__ = [
     "BenchmarkMetrics",
     "ClientSettings",
+    "Completion",
+    "CompletionBackend",
     "CompletionClient",
     "CompletionError",
     "EvalResult",

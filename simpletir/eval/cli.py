@@ -1,5 +1,5 @@
-"""``simpletir-eval``: ``run`` (default) evaluates a served model, ``report`` compares result files,
-``view`` writes an HTML trajectory viewer. See docs/eval.md."""
+"""``simpletir-eval``: ``run`` (default) evaluates a served model (``--url``) or a local one in this process
+(``--model DIR``), ``report`` compares result files, ``view`` writes an HTML trajectory viewer. See docs/eval.md."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 
 from simpletir.code_runner import CodeRunSettings
 from simpletir.eval.benchmarks import BenchmarkFileError, Problem, load_benchmark, render_prompt
-from simpletir.eval.client import ClientSettings, CompletionClient, CompletionError, UnsupportedServerError
+from simpletir.eval.client import ClientSettings, CompletionClient
+from simpletir.eval.completion import CompletionBackend, CompletionError, UnsupportedServerError, one_line
 from simpletir.eval.metrics import all_metrics, exact_same, symbolic_same
 from simpletir.eval.records import (
     CHECKPOINT_NAME,
@@ -34,6 +35,8 @@ from simpletir.eval.rollout import Job, RolloutSettings, TrajectoryRunner, estim
 logger = logging.getLogger("simpletir.eval")
 
 DEFAULT_BENCHMARKS = "aime24,aime25,amc23,math500"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+"""A directory with none of these holds no tokenizer."""
 SUBCOMMANDS = {"run", "report", "view"}
 
 
@@ -73,30 +76,89 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
+class _ServerOption(argparse.Action):
+    """Stores an option that only a server (``--url``) uses and notes that it was given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Set the value and add ``option_string`` to ``namespace.server_options``."""
+        setattr(namespace, self.dest, values)
+        namespace.server_options = [*namespace.server_options, option_string]
+
+
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     """Options of ``simpletir-eval run``."""
     p = sub.add_parser(
         "run",
-        help="evaluate a model served by an OpenAI-compatible server (default)",
+        help="evaluate a model: served (--url) or in this process (--model DIR) (default)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    p.set_defaults(server_options=[])
     data = p.add_argument_group("data")
     data.add_argument("--data", type=Path, nargs="+", default=[], help="benchmark files (.parquet or .jsonl)")
     data.add_argument("--data-dir", type=Path, default=Path("data"), help="where --benchmarks are looked up")
     data.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS, help="names in --data-dir, comma-separated")
     data.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
-    server = p.add_argument_group("server")
-    server.add_argument("--url", required=True, help="server root, e.g. http://127.0.0.1:8000")
-    server.add_argument("--model", default=None, help="model name (default: first of /v1/models)")
-    server.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"), help="bearer token")
-    server.add_argument("--tokenizer", default=None, help="local tokenizer dir: chat template + token counts")
-    server.add_argument("--no-chat-template", action="store_true", help="send the raw prompt (Zero-RL)")
-    server.add_argument("--concurrency", type=int, default=64, help="trajectories in flight")
-    server.add_argument("--request-timeout", type=float, default=1800.0, help="seconds per request attempt")
-    server.add_argument("--retries", type=int, default=3, help="retries of a failed request")
-    server.add_argument("--retry-backoff", type=float, default=1.0, help="first retry delay (doubles)")
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--url", default=None, help="server root, e.g. http://127.0.0.1:8000; without it, --model runs here"
+    )
+    model.add_argument(
+        "--model",
+        default=None,
+        help="with --url: the served model's name (default: first of /v1/models); without --url: a local "
+        "Hugging Face model directory to generate with in this process (transformers)",
+    )
+    model.add_argument(
+        "--tokenizer",
+        default=None,
+        help="local tokenizer dir: chat template + token counts; unset without --url: the --model dir's",
+    )
+    model.add_argument("--no-chat-template", action="store_true", help="send the raw prompt (Zero-RL)")
+    model.add_argument("--concurrency", type=int, default=64, help="trajectories in flight")
+    model.add_argument(
+        "--extra-body",
+        type=_json_object,
+        default={},
+        help="JSON object merged into each request (in-process: vLLM sampling names, e.g. top_k)",
+    )
+    server = p.add_argument_group("server (--url)")
     server.add_argument(
-        "--extra-body", type=_json_object, default={}, help="JSON object merged into each request"
+        "--api-key", default=os.environ.get("OPENAI_API_KEY"), action=_ServerOption, help="bearer token"
+    )
+    server.add_argument(
+        "--request-timeout",
+        type=float,
+        default=1800.0,
+        action=_ServerOption,
+        help="seconds per request attempt",
+    )
+    server.add_argument(
+        "--retries", type=int, default=3, action=_ServerOption, help="retries of a failed request"
+    )
+    server.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=1.0,
+        action=_ServerOption,
+        help="first retry delay (doubles)",
+    )
+    local = p.add_argument_group("in-process generation (--model DIR without --url)")
+    local.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda, cuda:N; unset: cuda when available, else cpu",
+    )
+    local.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float16", "float32"],
+        default=None,
+        help="weights dtype; unset: float32 on cpu, the checkpoint's dtype on cuda",
     )
     sampling = p.add_argument_group("sampling (paper defaults)")
     sampling.add_argument("--samples", type=int, default=32, help="samples per problem (k of avg@k)")
@@ -203,19 +265,73 @@ def _key(record: TrajectoryRecord) -> tuple[str, str, int]:
     return record.benchmark, record.problem_id, record.sample_index
 
 
-def _load_tokenizer(path: str) -> Any:
-    """A tokenizer from a local directory or the local Hugging Face cache (no downloads); raises
-    ``UsageError`` when it cannot be loaded."""
+def _load_tokenizer(args: argparse.Namespace) -> Any:
+    """The run's tokenizer: ``--tokenizer`` (a local directory or a model in the local Hugging Face cache; no
+    downloads), else, in-process, the ``--model`` directory's; ``None`` when there is none. Raises
+    ``UsageError`` when it cannot be loaded or lacks a chat template the run needs."""
     from transformers import AutoTokenizer
 
+    if args.tokenizer is None and args.url:
+        return None
+    option, path = ("--tokenizer", args.tokenizer) if args.tokenizer else ("--model", args.model)
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise UsageError(
+            f"{option} {path} holds no tokenizer ({', '.join(TOKENIZER_FILES)}); pass --tokenizer DIR of the "
+            "model's tokenizer"
+        )
     try:
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        if not Path(path).exists():
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError) as exc:
+        if not folder.exists():
             raise UsageError(
                 f"--tokenizer {path}: no such directory, and not a model in the local Hugging Face cache"
             ) from None
-        raise UsageError(f"--tokenizer {path}: cannot load a tokenizer from it: {exc}") from None
+        raise UsageError(f"{option} {path}: cannot load a tokenizer from it: {one_line(exc)}") from None
+    if not args.no_chat_template and not getattr(tokenizer, "chat_template", None):
+        raise UsageError(
+            f"the tokenizer in {path} has no chat template; pass --no-chat-template to send the raw prompt"
+        )
+    return tokenizer
+
+
+def _check_model_args(args: argparse.Namespace) -> None:
+    """Reject a ``--url``/``--model`` combination that cannot work: in-process options with a server, server
+    options without one, no model at all, a ``--model`` that is not a model directory."""
+    if args.url:
+        url = urlparse(args.url)
+        if url.scheme not in {"http", "https"} or not url.netloc:
+            raise UsageError(
+                f"--url must be an http:// or https:// server root such as http://127.0.0.1:8000, got {args.url!r}"
+            )
+        given = [name for name in ("device", "dtype") if getattr(args, name) is not None]
+        if given:
+            raise UsageError(
+                f"{', '.join('--' + n for n in given)}: the server (--url) generates; these options set up "
+                "generation in this process (drop --url to generate here)"
+            )
+        if args.tokenizer is None and not args.no_chat_template:
+            raise UsageError(
+                "pass --tokenizer PATH (chat template) or --no-chat-template (raw Zero-RL prompt)"
+            )
+        return
+    if args.server_options:
+        raise UsageError(
+            f"{', '.join(args.server_options)}: server options, but there is no --url (without it, --model "
+            "generates in this process)"
+        )
+    if args.model is None:
+        raise UsageError(
+            "pass --url URL to evaluate a served model, or --model DIR to generate in this process"
+        )
+    model = Path(args.model)
+    if not model.exists():
+        raise UsageError(
+            f"--model {args.model}: no such directory (without --url, --model is a local Hugging Face model "
+            "directory; for a served model pass --url too)"
+        )
+    if not (model / "config.json").is_file():
+        raise UsageError(f"--model {args.model} is not a Hugging Face model directory (no config.json in it)")
 
 
 def _check_run_args(args: argparse.Namespace) -> None:
@@ -224,19 +340,15 @@ def _check_run_args(args: argparse.Namespace) -> None:
     for name in positive:
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.tokenizer is None and not args.no_chat_template:
-        raise UsageError("pass --tokenizer PATH (chat template) or --no-chat-template (raw Zero-RL prompt)")
+    _check_model_args(args)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     if args.request_timeout <= 0 or args.retries < 0:
         raise UsageError("--request-timeout must be > 0 and --retries >= 0")
     if args.code_timeout <= 0:
         raise UsageError("--code-timeout must be > 0")
-    url = urlparse(args.url)
-    if url.scheme not in {"http", "https"} or not url.netloc:
-        raise UsageError(
-            f"--url must be an http:// or https:// server root such as http://127.0.0.1:8000, got {args.url!r}"
-        )
+    if args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     if args.resume and args.overwrite:
         raise UsageError(
             "--resume keeps an earlier run's trajectories and --overwrite discards them: choose one"
@@ -273,13 +385,26 @@ class _Plan:
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
-    """Check everything that needs no server (options, data, tokenizer, output directory) and list the
-    trajectories to run; raises ``UsageError`` (or a file error) on the first problem."""
+    """Check everything that needs neither the server nor the model's weights (options, data, tokenizer,
+    device, output directory) and list the trajectories to run; raises ``UsageError`` (or a file error) on
+    the first problem."""
     _check_run_args(args)
     problems: list[Problem] = []
     for path in _benchmark_files(args):
         problems.extend(load_benchmark(path, limit=args.limit))
-    tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
+    tokenizer = _load_tokenizer(args)
+    if not args.url:
+        from simpletir.eval.local_model import ModelLoadError, resolve_device, sampling_settings
+
+        try:
+            resolve_device(args.device)
+            sampling_settings(
+                max_tokens=1, temperature=args.temperature, top_p=args.top_p, extra=args.extra_body
+            )
+        except ModelLoadError as exc:
+            raise UsageError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--extra-body: {one_line(exc)}") from None
     template = None if args.no_chat_template else tokenizer
     jobs = [
         Job(index, problem, render_prompt(problem.messages, template), sample)
@@ -295,6 +420,37 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if args.resume:
         print(f"resuming: {len(kept)} trajectories from {source}, {len(todo)} to run", file=sys.stderr)
     return _Plan(jobs, kept, todo, order, tokenizer)
+
+
+def _backend(args: argparse.Namespace, tokenizer: Any) -> CompletionBackend:
+    """The run's completion backend: a client of the ``--url`` server, or the ``--model`` directory loaded in
+    this process (which takes a while; said on stderr). Raises ``UsageError`` when the model does not load."""
+    if args.url:
+        return CompletionClient(
+            ClientSettings(
+                base_url=args.url,
+                model=args.model,
+                api_key=args.api_key,
+                timeout_s=args.request_timeout,
+                retries=args.retries,
+                backoff_s=args.retry_backoff,
+            )
+        )
+    from simpletir.eval.local_model import LocalModel, LocalModelSettings, ModelLoadError, resolve_device
+
+    args.device = str(resolve_device(args.device))  # recorded in the result's settings
+    print(f"loading {args.model} on {args.device} (in-process generation)", file=sys.stderr)
+    settings = LocalModelSettings(
+        path=Path(args.model),
+        device=args.device,
+        dtype=args.dtype,
+        max_batch=args.concurrency,
+        seed=args.seed,
+    )
+    try:
+        return LocalModel.load(settings, tokenizer)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def _run(args: argparse.Namespace, plan: _Plan) -> EvalResult:
@@ -320,28 +476,21 @@ async def _run(args: argparse.Namespace, plan: _Plan) -> EvalResult:
         code=CodeRunSettings(timeout_s=args.code_timeout),
         extra_body=args.extra_body,
     )
-    client_settings = ClientSettings(
-        base_url=args.url,
-        model=args.model,
-        api_key=args.api_key,
-        timeout_s=args.request_timeout,
-        retries=args.retries,
-        backoff_s=args.retry_backoff,
-    )
     checkpoint = args.output_dir / CHECKPOINT_NAME
 
     def grade(record: TrajectoryRecord) -> dict[str, Any]:
         return compute_score(record.data_source, record.response, record.ground_truth)
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    async with CompletionClient(client_settings) as client:
-        model = await client.resolve_model()
+    backend = _backend(args, tokenizer)
+    async with backend:
+        model = await backend.resolve_model()
         try:
             sandbox = create_sandbox(args.sandbox, **dict(args.sandbox_option))
         except (SandboxError, ImportError, TypeError) as exc:
             raise UsageError(f"cannot create sandbox {args.sandbox!r}: {exc}") from exc
         async with sandbox:
-            runner = TrajectoryRunner(client, sandbox, settings, count_tokens)
+            runner = TrajectoryRunner(backend, sandbox, settings, count_tokens)
             writer = CheckpointWriter(checkpoint, plan.kept)
             try:
                 records = await run_trajectories(
@@ -356,7 +505,11 @@ async def _run(args: argparse.Namespace, plan: _Plan) -> EvalResult:
                 writer.close()
     records = sorted(plan.kept + records, key=lambda r: plan.order[_key(r)])
     same = symbolic_same if args.maj_equivalence == "symbolic" else exact_same
-    recorded = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "api_key"}
+    recorded = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in {"api_key", "server_options"}
+    }
     recorded["data"] = [str(p) for p in args.data]
     return EvalResult(
         label=args.label or model,
@@ -378,7 +531,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         benchmarks = sorted({j.problem.benchmark for j in plan.jobs})
         print(
             f"dry run: {len(plan.jobs)} trajectories ({', '.join(benchmarks)}; {args.samples} samples per problem), "
-            f"{len(plan.todo)} to run, results to {args.output_dir}; the server was not contacted"
+            f"{len(plan.todo)} to run, results to {args.output_dir}; "
+            + ("the server was not contacted" if args.url else "the model was not loaded")
         )
         return 0
     if args.overwrite:

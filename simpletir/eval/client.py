@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from simpletir.eval.completion import Completion, CompletionError, UnsupportedServerError
+
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -27,15 +29,6 @@ REFUSING_STATUS = {
     405: "simpletir-eval uses only the text-completions endpoint /v1/completions; check --url",
 }
 """Statuses that no retry or other request can fix, with what to do about each."""
-
-
-class CompletionError(RuntimeError):
-    """A completion request failed for good (after retries, or with a non-retryable error)."""
-
-
-class UnsupportedServerError(RuntimeError):
-    """The server cannot serve this evaluation (refuses requests, lacks an endpoint or a feature); the whole
-    run stops (unlike ``CompletionError``, which fails one trajectory)."""
 
 
 @dataclass(frozen=True)
@@ -56,21 +49,6 @@ class ClientSettings:
     """Delay before the first retry; doubles per retry."""
 
 
-@dataclass(frozen=True)
-class Completion:
-    """One choice of a completion response with the server's token usage (``None`` when not reported)."""
-
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    stop_string: str | None = None
-    """The stop string that ended generation, when the server says (vLLM ``stop_reason``, SGLang
-    ``matched_stop``); ``None`` for EOS, a length cut, or a server that does not report it."""
-    reports_stop: bool = True
-    """False when the response has neither field, so a stop string cannot be told from EOS."""
-
-
 def _v1(base_url: str) -> str:
     """Normalise a server root to its ``/v1`` prefix."""
     root = base_url.rstrip("/")
@@ -78,7 +56,7 @@ def _v1(base_url: str) -> str:
 
 
 class CompletionClient:
-    """Async client; use as ``async with CompletionClient(settings) as client``."""
+    """The ``CompletionBackend`` of a server; use as ``async with CompletionClient(settings) as client``."""
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings

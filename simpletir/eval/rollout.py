@@ -1,4 +1,5 @@
-"""The text-level TIR loop against a completion server: generate a turn, run its code, repeat.
+"""The text-level TIR loop on a completion backend (a server, or a model in this process): generate a turn,
+run its code, repeat.
 
 It follows the training agent loop's protocol (``simpletir.protocol`` + ``simpletir.code_runner``):
 a turn ends when its first code block closes; the block runs in the sandbox and the observation is
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from simpletir.code_runner import CodeRunSettings, run_code_block
 from simpletir.eval.benchmarks import Problem
-from simpletir.eval.client import Completion, CompletionClient, CompletionError, UnsupportedServerError
+from simpletir.eval.completion import Completion, CompletionBackend, CompletionError, UnsupportedServerError
 from simpletir.eval.records import EndReason, TrajectoryRecord, TurnRecord
 from simpletir.protocol import TurnKind, classify_turn, find_first_code_block, has_final_answer
 from simpletir.sandbox import Sandbox
@@ -89,11 +90,11 @@ class _Turn:
 
 
 class TrajectoryRunner:
-    """Runs trajectories of one evaluation against one server and one sandbox."""
+    """Runs trajectories of one evaluation on one completion backend and one sandbox."""
 
     def __init__(
         self,
-        client: CompletionClient,
+        client: CompletionBackend,
         sandbox: Sandbox,
         settings: RolloutSettings,
         count_tokens: TokenCounter = estimate_tokens,
@@ -244,7 +245,7 @@ async def run_trajectories(
     """Run every job with at most ``concurrency`` in flight, grade each finished trajectory with
     ``grader`` (in a thread), pass it to ``on_record`` (e.g. to checkpoint it), and return the records
     in job order. Raises ``UnsupportedServerError`` when the first ``concurrency`` trajectories to finish
-    (all of them, when fewer) all failed: a server that fails everything is not worth the whole run."""
+    (all of them, when fewer) all failed: a backend that fails everything is not worth the whole run."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     semaphore = asyncio.Semaphore(concurrency)
@@ -268,7 +269,7 @@ async def run_trajectories(
             failed_first += 1
             if failed_first == first_batch:
                 raise UnsupportedServerError(
-                    f"the first {first_batch} trajectories all failed, so the server is not usable; "
+                    f"the first {first_batch} trajectories all failed, so generation does not work; "
                     f"the last error: {record.error}"
                 )
         correct += record.correct

@@ -1,7 +1,8 @@
-"""OpenAI-compatible stand-in servers for the eval tests: scripted completions, a tiny real model, and a
-chat-only server.
+"""OpenAI-compatible stand-in servers for the eval tests: scripted completions, a tiny real model (sampled by
+transformers' ``generate``, or token for token as vLLM does by ``simpletir.hf_generation``), and a chat-only
+server.
 
-The first two speak the subset of vLLM's ``/v1/completions`` that ``simpletir-eval`` uses: ``prompt``,
+The first three speak the subset of vLLM's ``/v1/completions`` that ``simpletir-eval`` uses: ``prompt``,
 ``max_tokens``, ``stop`` (trimmed from the text, reported as ``stop_reason``), ``n`` and ``usage``.
 """
 
@@ -20,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from simpletir.hf_generation import HFGenerator, SamplingSettings
 from simpletir.protocol import find_first_code_block
 
 OBSERVATION_RE = re.compile(r"\nCode execution result: [^\n]*\n\n?")
@@ -169,6 +171,42 @@ def model_app(model: Any, tokenizer: Any, max_new_tokens: int = 24) -> FastAPI:
             "choices": choices,
             "usage": usage,
         }
+
+    return app
+
+
+def generator_app(generator: HFGenerator, tokenizer: Any, name: str = "tiny-tir") -> FastAPI:
+    """vLLM's ``/v1/completions`` on ``generator``, one request at a time: the prompt tokenised as vLLM does
+    (``tokenizer(prompt)``), the sampling parameters and seed passed on, the text cut before the first stop string
+    (reported as ``stop_reason``), and ``usage`` counting every sampled token, the stop string's and EOS included."""
+    app = FastAPI()
+    lock = threading.Lock()
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": name, "object": "model"}]}
+
+    @app.post("/v1/completions")
+    def completions(body: dict[str, Any]) -> dict[str, Any]:
+        ids = tokenizer(body["prompt"]).input_ids
+        stop = body.get("stop") or []
+        settings = SamplingSettings(
+            max_tokens=body["max_tokens"],
+            temperature=body.get("temperature", 1.0),
+            top_p=body.get("top_p", 1.0),
+            stop=tuple(stop),
+            seed=body.get("seed"),
+        )
+        with lock:
+            (out,) = generator.generate([ids], [settings])
+        text = tokenizer.decode(out.token_ids, skip_special_tokens=True)
+        fired = [(text.index(s), s) for s in stop if s in text]
+        reason = min(fired)[1] if fired else None
+        if reason is not None:
+            text = text[: text.index(reason)]
+        choice = {"index": 0, "text": text, "finish_reason": out.finish_reason, "stop_reason": reason}
+        usage = {"prompt_tokens": len(ids), "completion_tokens": len(out.token_ids)}
+        return {"id": "cmpl", "object": "text_completion", "model": name, "choices": [choice], "usage": usage}
 
     return app
 

@@ -7,10 +7,19 @@ pruning of finished rows must all be right), stop strings against the decoded te
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import torch
 
-from simpletir.hf_generation import FINISH_ABORT, FINISH_LENGTH, FINISH_STOP, HFGenerator, SamplingSettings
+from simpletir.hf_generation import (
+    FINISH_ABORT,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    GenerationQueue,
+    HFGenerator,
+    SamplingSettings,
+)
 
 from .tir_fixtures import tiny_model, tiny_tokenizer
 
@@ -185,3 +194,78 @@ def test_verl_sampling_params_are_read() -> None:
         max_tokens=12, temperature=0.5, top_p=0.9, stop=("```",), logprobs=True
     )
     assert SamplingSettings.from_params({}, default_max_tokens=100).max_tokens == 100
+
+
+def test_for_tokenizer_stops_at_both_eos_tokens_and_decodes_without_special_tokens(model, tokenizer) -> None:
+    prompt = prompts(tokenizer)[0]
+    greedy = SamplingSettings(max_tokens=8, temperature=0.0)
+    first = make_generator(model, tokenizer).generate([prompt], [greedy])[0].token_ids[0]
+    for generation_eos in (first, [first]):  # a generation config's eos_token_id: an id or a list
+        gen = HFGenerator.for_tokenizer(model, tokenizer, max_model_len=64, generation_eos=generation_eos)
+        assert gen.eos_token_ids == {first, tokenizer.eos_token_id}
+        assert gen.generate([prompt], [greedy])[0].token_ids == [first]
+    gen = HFGenerator.for_tokenizer(model, tokenizer, max_model_len=64)
+    assert gen.eos_token_ids == {tokenizer.eos_token_id} and gen.pad_token_id == tokenizer.pad_token_id
+    assert gen.decode([tokenizer.eos_token_id, *prompt]) == tokenizer.decode(prompt)
+
+
+async def test_the_queue_batches_concurrent_requests_and_answers_each_its_own(
+    model, tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = make_generator(model, tokenizer)
+    batch = prompts(tokenizer) * 3
+    settings = [
+        SamplingSettings(max_tokens=5 + i, temperature=0.0, ignore_eos=True) for i in range(len(batch))
+    ]
+    alone = [gen.generate([p], [s])[0].token_ids for p, s in zip(batch, settings, strict=True)]
+    sizes: list[int] = []
+    original = gen.generate
+
+    def record(prompts_, settings_):
+        sizes.append(len(prompts_))
+        return original(prompts_, settings_)
+
+    monkeypatch.setattr(gen, "generate", record)
+    queue = GenerationQueue(gen, max_batch=4)
+    outs = await asyncio.gather(*(queue.submit(p, s) for p, s in zip(batch, settings, strict=True)))
+    assert [o.token_ids for o in outs] == alone
+    assert sorted(sizes) == [1, 4, 4]  # nine requests sent together, at most four per batch
+
+
+async def test_a_failed_batch_raises_in_its_callers_and_the_queue_goes_on(
+    model, tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = make_generator(model, tokenizer)
+    original = gen.generate
+    calls = []
+
+    def fail_once(prompts_, settings_):
+        calls.append(len(prompts_))
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return original(prompts_, settings_)
+
+    monkeypatch.setattr(gen, "generate", fail_once)
+    queue = GenerationQueue(gen, max_batch=8)
+    settings = SamplingSettings(max_tokens=3, ignore_eos=True)
+    results = await asyncio.gather(
+        *(queue.submit(p, settings) for p in prompts(tokenizer)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in results)
+    again = await queue.submit(prompts(tokenizer)[0], settings)
+    assert len(again.token_ids) == 3 and again.finish_reason == FINISH_LENGTH
+
+
+async def test_closing_the_queue_ends_the_running_batch_and_the_queued_requests(model, tokenizer) -> None:
+    gen = make_generator(model, tokenizer)
+    queue = GenerationQueue(gen, max_batch=1)
+    long = SamplingSettings(max_tokens=100_000, ignore_eos=True, stop=("never-said",))
+    gen.max_model_len = 200_000
+    pending = [asyncio.ensure_future(queue.submit(p, long)) for p in prompts(tokenizer)[:2]]
+    while not queue.lock.locked():  # the first request's batch is running
+        await asyncio.sleep(0.01)
+    await queue.close()
+    outs = await asyncio.gather(*pending)
+    assert [o.finish_reason for o in outs] == [FINISH_ABORT, FINISH_ABORT]
+    assert len(outs[0].token_ids) < 100_000 and outs[1].token_ids == []
+    assert not gen.aborted  # the generator serves again

@@ -1,10 +1,10 @@
 """The whole loop, for real: ``recipes/train_tiny_cpu.sh`` drives verl's V1 trainer on this CPU.
 
 Data -> the simpletir_agent loop with the local sandbox -> reward -> GRPO advantages -> the void-turn
-filter -> FSDP2 actor update over gloo -> weight sync into the hf rollout server, for two steps. Each
-claim is checked against something the claim's own code did not compute: verl's own metrics
-(``response/aborted_ratio`` counts rows whose response mask is all zero), the checkpoint on disk, and
-the model the run started from.
+filter -> FSDP2 actor update over gloo -> weight sync into the hf rollout server, for two steps, then
+``simpletir-eval`` on the checkpoint (in-process generation), its report and viewer. Each claim is checked
+against something the claim's own code did not compute: verl's own metrics (``response/aborted_ratio``
+counts rows whose response mask is all zero), the checkpoint on disk, and the model the run started from.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from simpletir.eval.records import load_result
 from simpletir.run_report import read_steps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,9 +39,12 @@ def model_dir(tiny_model_dir: Path) -> Path:
     return tiny_model_dir
 
 
-def run_recipe(run_dir: Path, model_dir: Path, steps: int, *overrides: str) -> subprocess.CompletedProcess:
-    """Run the recipe from an unrelated working directory, as a user would."""
+def run_recipe(
+    run_dir: Path, model_dir: Path, steps: int, *overrides: str, evaluate: bool = True
+) -> subprocess.CompletedProcess:
+    """Run the recipe from an unrelated working directory, as a user would (``evaluate=False``: ``EVAL=0``)."""
     env = {**os.environ, "RUN_DIR": str(run_dir), "STEPS": str(steps), "MODEL_PATH": str(model_dir)}
+    env["EVAL"] = "1" if evaluate else "0"
     return subprocess.run(
         ["bash", str(RECIPE), *overrides],
         cwd=run_dir.parent,
@@ -56,10 +60,17 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def two_steps(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, list[dict]]:
+def two_steps_run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, str]:
+    """The recipe's run directory and what it printed."""
     run_dir = tmp_path_factory.mktemp("run") / "tiny"
     proc = run_recipe(run_dir, model_dir, 2, *NO_GROUP_FILTERS)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def two_steps(two_steps_run: tuple[Path, str]) -> tuple[Path, list[dict]]:
+    run_dir, _ = two_steps_run
     return run_dir, read_steps(run_dir / "metrics.jsonl")
 
 
@@ -99,6 +110,23 @@ def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
         assert data["simpletir/skipped_update"] == float(void_rows == ROWS_PER_STEP)
 
 
+def test_the_recipe_ends_by_evaluating_its_checkpoint(two_steps_run: tuple[Path, str]) -> None:
+    run_dir, out = two_steps_run
+    checkpoint = run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface"
+    result = load_result(run_dir / "eval" / "results.json")
+    assert result.model == str(checkpoint) and result.label == "tiny_cpu step 2"
+    assert result.settings["url"] is None  # generated in this process
+    metrics = result.metrics["val"]
+    assert (metrics.problems, metrics.samples_per_problem) == (16, 4)
+    assert all(len(t.turns) <= 3 for t in result.trajectories)
+    assert all(turn.completion_tokens <= 64 for t in result.trajectories for turn in t.turns)
+    assert f"| val | 16 | 4 | {100 * metrics.avg:.1f} |" in out  # the metrics table, printed
+    report, viewer = run_dir / "eval" / "report", run_dir / "eval" / "trajectories.html"
+    assert f"report (table, plots): {report}/; trajectory viewer: {viewer}" in out
+    assert (report / "comparison.md").is_file() and (report / "accuracy.png").is_file()
+    assert '"label": "tiny_cpu step 2"' in viewer.read_text()
+
+
 def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_colocate_async(
     tmp_path_factory: pytest.TempPathFactory, model_dir: Path
 ) -> None:
@@ -112,7 +140,8 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
         "trainer.v1.trainer_mode=simpletir_colocate_async",
         "simpletir.filter.min_group_reward_std=1e9",
     ]
-    proc = run_recipe(run_dir, model_dir, 2, *overrides)
+    proc = run_recipe(run_dir, model_dir, 2, *overrides, evaluate=False)
+    assert not (run_dir / "eval").exists() and "[tiny] evaluating" not in proc.stdout
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     steps = read_steps(run_dir / "metrics.jsonl")
     assert [s["step"] for s in steps] == [1, 2]

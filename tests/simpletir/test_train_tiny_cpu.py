@@ -152,3 +152,38 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
         assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
     trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
     assert all(torch.equal(trained[k], v.to(trained[k].dtype)) for k, v in weights(model_dir).items())
+
+
+SEPARATE_ASYNC = [
+    "trainer.v1.trainer_mode=simpletir_separate_async",
+    "actor_rollout_ref.rollout.checkpoint_engine.backend=ray",
+    "actor_rollout_ref.rollout.checkpoint_engine.custom_backend_module=simpletir.ray_checkpoint_engine",
+    "actor_rollout_ref.rollout.nnodes=1",
+    "actor_rollout_ref.rollout.n_gpus_per_node=1",
+    "trainer.v1.separate_async.parameter_sync_step=1",
+    "ray_kwargs.ray_init.num_gpus=2",
+]
+
+
+def test_separate_async_trains_with_the_filter_and_syncs_weights_through_the_ray_engine(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> None:
+    """verl's separate_async trainer with the filter (docs/training.md's command), group filters off.
+
+    The standalone rollout replica gets the actor's weights through ``checkpoint_engine.backend=ray``
+    after each update; the filter masks the void rows and nothing else, and the update moves the weights.
+    """
+    run_dir = tmp_path_factory.mktemp("run") / "separate_async"
+    proc = run_recipe(run_dir, model_dir, 2, *SEPARATE_ASYNC, *NO_GROUP_FILTERS, evaluate=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    steps = read_steps(run_dir / "metrics.jsonl")
+    assert [s["step"] for s in steps] == [1, 2]
+    for step in steps:
+        data = step["data"]
+        void_rows = data["simpletir/void_turn_ratio"] * ROWS_PER_STEP
+        assert data["simpletir/masked_trajectories"] == pytest.approx(void_rows)
+        assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
+    assert any(s["data"].get("actor/grad_norm", 0) > 0 for s in steps)
+    trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
+    initial = weights(model_dir)
+    assert any(not torch.equal(trained[k], initial[k].to(trained[k].dtype)) for k in initial)

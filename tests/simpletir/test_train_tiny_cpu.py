@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,20 +42,71 @@ def model_dir(tiny_model_dir: Path) -> Path:
     return tiny_model_dir
 
 
-def run_recipe(
+SEPARATE_ASYNC = [
+    "trainer.v1.trainer_mode=simpletir_separate_async",
+    "actor_rollout_ref.rollout.checkpoint_engine.backend=ray",
+    "actor_rollout_ref.rollout.checkpoint_engine.custom_backend_module=simpletir.ray_checkpoint_engine",
+    "actor_rollout_ref.rollout.nnodes=1",
+    "actor_rollout_ref.rollout.n_gpus_per_node=1",
+    "trainer.v1.separate_async.parameter_sync_step=1",
+    "ray_kwargs.ray_init.num_gpus=2",
+]
+RUNS: dict[str, tuple[list[str], bool]] = {
+    # the fixture that returns the run: (overrides, evaluate); two steps each
+    "two_steps_run": (NO_GROUP_FILTERS, True),
+    "all_masked_run": (
+        ["trainer.v1.trainer_mode=simpletir_colocate_async", "simpletir.filter.min_group_reward_std=1e9"],
+        False,
+    ),
+    "separate_async_run": ([*SEPARATE_ASYNC, *NO_GROUP_FILTERS], False),
+}
+RUN_TIMEOUT_S = 1500
+
+
+@dataclass
+class RecipeRun:
+    """A recipe run started in the background; ``result()`` waits for it."""
+
+    run_dir: Path
+    proc: subprocess.Popen
+    log: Path
+
+    def result(self) -> tuple[Path, str]:
+        """Wait for the run; assert it exited 0; return its run directory and what it printed."""
+        try:
+            self.proc.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        out = self.log.read_text()
+        assert self.proc.returncode == 0, out[-6000:]
+        return self.run_dir, out
+
+    def stop(self) -> None:
+        """Kill the run's process group if it is still running."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start_recipe(
     run_dir: Path, model_dir: Path, steps: int, *overrides: str, evaluate: bool = True
-) -> subprocess.CompletedProcess:
-    """Run the recipe from an unrelated working directory, as a user would (``evaluate=False``: ``EVAL=0``)."""
+) -> RecipeRun:
+    """Start the recipe from an unrelated working directory, as a user would (``evaluate=False``: ``EVAL=0``)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RUN_DIR": str(run_dir), "STEPS": str(steps), "MODEL_PATH": str(model_dir)}
     env["EVAL"] = "1" if evaluate else "0"
-    return subprocess.run(
-        ["bash", str(RECIPE), *overrides],
-        cwd=run_dir.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    log = run_dir.parent / f"{run_dir.name}.out"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", str(RECIPE), *overrides],
+            cwd=run_dir.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return RecipeRun(run_dir, proc, log)
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -60,12 +114,39 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def two_steps_run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, str]:
-    """The recipe's run directory and what it printed."""
-    run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    proc = run_recipe(run_dir, model_dir, 2, *NO_GROUP_FILTERS)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return run_dir, proc.stdout
+def recipe_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> Iterator[dict[str, RecipeRun]]:
+    """The runs the selected tests read, started together: on 2 cores their start-ups (Ray, one process per
+    verl role, each importing verl) overlap, which takes minutes off the module."""
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    base = tmp_path_factory.mktemp("runs")
+    runs = {
+        name: start_recipe(base / name, model_dir, 2, *overrides, evaluate=evaluate)
+        for name, (overrides, evaluate) in RUNS.items()
+        if name in wanted
+    }
+    yield runs
+    for run in runs.values():
+        run.stop()
+
+
+@pytest.fixture(scope="module")
+def two_steps_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
+    """verl's sync trainer with the filter, group filters off, then the evaluation: directory, output."""
+    return recipe_runs["two_steps_run"].result()
+
+
+@pytest.fixture(scope="module")
+def all_masked_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
+    """verl's colocate_async trainer with the filters, every group made "flat" so every row is masked."""
+    return recipe_runs["all_masked_run"].result()
+
+
+@pytest.fixture(scope="module")
+def separate_async_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
+    """verl's separate_async trainer with the filter (docs/training.md's command), group filters off."""
+    return recipe_runs["separate_async_run"].result()
 
 
 @pytest.fixture(scope="module")
@@ -128,21 +209,12 @@ def test_the_recipe_ends_by_evaluating_its_checkpoint(two_steps_run: tuple[Path,
 
 
 def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_colocate_async(
-    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+    all_masked_run: tuple[Path, str], model_dir: Path
 ) -> None:
-    """verl's colocate_async trainer with the filters, every group made "flat" so every row is masked.
-
-    Rollouts of step 2 overlap step 1 (partial rollouts, aborts and resumes in the hf server); no update
-    may run, so the checkpoint must hold the initial weights bit for bit.
-    """
-    run_dir = tmp_path_factory.mktemp("run") / "all_masked"
-    overrides = [
-        "trainer.v1.trainer_mode=simpletir_colocate_async",
-        "simpletir.filter.min_group_reward_std=1e9",
-    ]
-    proc = run_recipe(run_dir, model_dir, 2, *overrides, evaluate=False)
-    assert not (run_dir / "eval").exists() and "[tiny] evaluating" not in proc.stdout
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    """Rollouts of step 2 overlap step 1 (partial rollouts, aborts and resumes in the hf server); no update
+    may run, so the checkpoint must hold the initial weights bit for bit."""
+    run_dir, out = all_masked_run
+    assert not (run_dir / "eval").exists() and "[tiny] evaluating" not in out
     steps = read_steps(run_dir / "metrics.jsonl")
     assert [s["step"] for s in steps] == [1, 2]
     for step in steps:
@@ -154,28 +226,12 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
     assert all(torch.equal(trained[k], v.to(trained[k].dtype)) for k, v in weights(model_dir).items())
 
 
-SEPARATE_ASYNC = [
-    "trainer.v1.trainer_mode=simpletir_separate_async",
-    "actor_rollout_ref.rollout.checkpoint_engine.backend=ray",
-    "actor_rollout_ref.rollout.checkpoint_engine.custom_backend_module=simpletir.ray_checkpoint_engine",
-    "actor_rollout_ref.rollout.nnodes=1",
-    "actor_rollout_ref.rollout.n_gpus_per_node=1",
-    "trainer.v1.separate_async.parameter_sync_step=1",
-    "ray_kwargs.ray_init.num_gpus=2",
-]
-
-
 def test_separate_async_trains_with_the_filter_and_syncs_weights_through_the_ray_engine(
-    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+    separate_async_run: tuple[Path, str], model_dir: Path
 ) -> None:
-    """verl's separate_async trainer with the filter (docs/training.md's command), group filters off.
-
-    The standalone rollout replica gets the actor's weights through ``checkpoint_engine.backend=ray``
-    after each update; the filter masks the void rows and nothing else, and the update moves the weights.
-    """
-    run_dir = tmp_path_factory.mktemp("run") / "separate_async"
-    proc = run_recipe(run_dir, model_dir, 2, *SEPARATE_ASYNC, *NO_GROUP_FILTERS, evaluate=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    """The standalone rollout replica gets the actor's weights through ``checkpoint_engine.backend=ray``
+    after each update; the filter masks the void rows and nothing else, and the update moves the weights."""
+    run_dir, _ = separate_async_run
     steps = read_steps(run_dir / "metrics.jsonl")
     assert [s["step"] for s in steps] == [1, 2]
     for step in steps:

@@ -32,6 +32,8 @@ NO_GROUP_FILTERS = [
     "simpletir.filter.mask_overlong=false",
     "simpletir.filter.min_non_overlong=0",
 ]
+UNMASKED_GRAD_NORM = "simpletir.diagnostics.unmasked_grad_norm=true"
+UNMASKED_KEY = "simpletir_diag/grad_norm_unmasked"
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +63,9 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def two_steps_run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> tuple[Path, str]:
-    """The recipe's run directory and what it printed."""
+    """The recipe's run directory and what it printed (with the unmasked gradient norm on)."""
     run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    proc = run_recipe(run_dir, model_dir, 2, *NO_GROUP_FILTERS)
+    proc = run_recipe(run_dir, model_dir, 2, *NO_GROUP_FILTERS, UNMASKED_GRAD_NORM)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return run_dir, proc.stdout
 
@@ -110,6 +112,22 @@ def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
         assert data["simpletir/skipped_update"] == float(void_rows == ROWS_PER_STEP)
 
 
+def test_the_unmasked_grad_norm_is_logged_on_the_steps_that_masked_rows_and_updated(two_steps) -> None:
+    """Present and finite exactly where the filter masked a row and the actor update ran (verl's own
+    ``actor/grad_norm`` is there too); ``test_grad_norm.py`` checks the number itself on verl's engine."""
+    _, steps = two_steps
+    measured = 0
+    for step in steps:
+        data = step["data"]
+        if data["simpletir/masked_trajectories"] > 0 and data["simpletir/skipped_update"] == 0:
+            assert math.isfinite(data[UNMASKED_KEY]) and data[UNMASKED_KEY] > 0
+            assert math.isfinite(data["actor/grad_norm"])
+            measured += 1
+        else:
+            assert UNMASKED_KEY not in data
+    assert measured > 0, "no step masked a row: the check above checked nothing"
+
+
 def test_the_recipe_ends_by_evaluating_its_checkpoint(two_steps_run: tuple[Path, str]) -> None:
     run_dir, out = two_steps_run
     checkpoint = run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface"
@@ -133,12 +151,14 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
     """verl's colocate_async trainer with the filters, every group made "flat" so every row is masked.
 
     Rollouts of step 2 overlap step 1 (partial rollouts, aborts and resumes in the hf server); no update
-    may run, so the checkpoint must hold the initial weights bit for bit.
+    may run, so the checkpoint must hold the initial weights bit for bit, and the unmasked gradient norm
+    (on here, its worker in place) is never measured.
     """
     run_dir = tmp_path_factory.mktemp("run") / "all_masked"
     overrides = [
         "trainer.v1.trainer_mode=simpletir_colocate_async",
         "simpletir.filter.min_group_reward_std=1e9",
+        UNMASKED_GRAD_NORM,
     ]
     proc = run_recipe(run_dir, model_dir, 2, *overrides, evaluate=False)
     assert not (run_dir / "eval").exists() and "[tiny] evaluating" not in proc.stdout
@@ -148,7 +168,7 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
     for step in steps:
         data = step["data"]
         assert data["simpletir/skipped_update"] == 1.0 and data["simpletir/kept_ratio"] == 0.0
-        assert "actor/pg_loss" not in data
+        assert "actor/pg_loss" not in data and UNMASKED_KEY not in data
         assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
     trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
     assert all(torch.equal(trained[k], v.to(trained[k].dtype)) for k, v in weights(model_dir).items())

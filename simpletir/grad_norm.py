@@ -2,11 +2,11 @@
 
 verl logs ``actor/grad_norm``: the norm of the gradient its update stepped with, over the rows the filter
 kept. With the option on, the trainer stores each row's masks as they were before the filter zeroed any
-(``UNMASKED_FIELDS``, extra TransferQueue fields written only on steps where it masked a row), and the actor
-worker (``UnmaskedGradNormWorker``, used only then) runs one extra forward and backward of the same data
-with those masks just before verl's update, on the same weights: ``unmasked_grad_norm`` returns that
-gradient's norm and leaves no trace — no optimizer or LR-scheduler step, the random state restored, the
-``.grad`` buffers zeroed as verl's update zeroes them first anyway. The trainer logs it as
+(``UNMASKED_FIELDS``: extra TransferQueue fields, written only on steps where it masked some rows but not
+all), and the actor worker (``UnmaskedGradNormWorker``, used only then) runs one extra forward and backward
+of the same data with those masks just before verl's update, on the same weights: ``unmasked_grad_norm``
+returns that gradient's norm and leaves no trace — no optimizer or LR-scheduler step, the random state
+restored, the ``.grad`` buffers zeroed as verl's update zeroes them first anyway. The trainer logs it as
 ``simpletir_diag/grad_norm_unmasked``.
 
 Exact for one optimizer step per update on one rank with verl's FSDP engines (``check_supported``).

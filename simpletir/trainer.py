@@ -5,6 +5,8 @@ computed (with every trajectory in its GRPO group), rows the filter rejects get 
 ``loss_mask`` = 0 in the TransferQueue, so the actor update gives them exactly zero weight in numerator
 and denominator; a step whose every row is rejected skips the actor update. Otherwise it *is* verl's
 ``sync`` trainer: same replay buffer, sampling and checkpointing (``trainer_mode`` reports ``sync``).
+Only with ``simpletir.diagnostics.unmasked_grad_norm`` on does the actor run in another worker class
+(``simpletir.grad_norm``'s subclass of verl's, which also measures the norm without the filter's masks).
 
 verl 0.9's legacy trainer (``trainer.use_v1=False``, deprecated by verl) is not supported: its
 ``fit`` loop has no hook between the advantage and the actor update.

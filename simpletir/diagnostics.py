@@ -36,7 +36,7 @@ class DiagnosticsConfig:
     """The ``simpletir.diagnostics`` section."""
 
     enable: bool = True
-    """Compute and log the diagnostics each training step."""
+    """Compute and log the per-step statistics above each training step (``unmasked_grad_norm`` is separate)."""
     low_prob_thresholds: tuple[float, ...] = (1e-3, 1e-5)
     """A sampled token is low-probability below each of these probabilities."""
     post_observation_tokens: int = 16
@@ -45,6 +45,12 @@ class DiagnosticsConfig:
     """PPO clip range below 1 (verl's ``actor.clip_ratio_low``; the trainer passes the actor's value)."""
     clip_ratio_high: float = 0.28
     """PPO clip range above 1 (verl's ``actor.clip_ratio_high``)."""
+    unmasked_grad_norm: bool = False
+    """Also log ``simpletir_diag/grad_norm_unmasked``: the gradient norm the step's actor update would have
+    had without the filter's masks (verl's ``actor/grad_norm`` stays the masked one), on steps where the
+    filter masked rows and the update ran. Costs one extra forward and backward of the step's batch: meant
+    for CPU-sized runs. One rank, verl's FSDP actor, one optimizer step per update only (else the trainer
+    refuses to start); see ``simpletir.grad_norm``."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, **defaults: Any) -> DiagnosticsConfig:

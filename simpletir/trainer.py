@@ -5,6 +5,8 @@ computed (with every trajectory in its GRPO group), rows the filter rejects get 
 ``loss_mask`` = 0 in the TransferQueue, so the actor update gives them exactly zero weight in numerator
 and denominator; a step whose every row is rejected skips the actor update. Otherwise it *is* verl's
 ``sync`` trainer: same replay buffer, sampling and checkpointing (``trainer_mode`` reports ``sync``).
+Only with ``simpletir.diagnostics.unmasked_grad_norm`` on does the actor run in another worker class
+(``simpletir.grad_norm``'s subclass of verl's, which also measures the norm without the filter's masks).
 
 verl 0.9's legacy trainer (``trainer.use_v1=False``, deprecated by verl) is not supported: its
 ``fit`` loop has no hook between the advantage and the actor update.
@@ -16,16 +18,26 @@ import logging
 from typing import Any, ClassVar
 
 import numpy as np
+import ray
 import torch
 import transfer_queue as tq
 from tensordict import TensorDict
+from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
 from verl.trainer.ppo.v1.trainer_separate_async import PPOTrainerSeparateAsync
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from simpletir.diagnostics import PREFIX as DIAG_PREFIX
 from simpletir.diagnostics import DiagnosticsConfig, compute_diagnostics
 from simpletir.filters import METRIC_PREFIX, FilterConfig, compute_keep_mask, filter_metrics, mask_rows
+from simpletir.grad_norm import (
+    UNMASKED_FIELDS,
+    WORKER_METRIC,
+    UnmaskedGradNormDetachWorker,
+    UnmaskedGradNormWorker,
+    check_supported,
+)
 from simpletir.trajectory import TIRRecord
 
 logger = logging.getLogger(__name__)
@@ -35,6 +47,8 @@ COLOCATE_ASYNC_MODE = "simpletir_colocate_async"
 SEPARATE_ASYNC_MODE = "simpletir_separate_async"
 FILTER_TRAINER_MODES = (TRAINER_MODE, COLOCATE_ASYNC_MODE, SEPARATE_ASYNC_MODE)
 """``trainer.v1.trainer_mode`` values that run the SimpleTIR filters."""
+ACTOR_ROLES = (Role.Actor, Role.ActorRollout, Role.ActorRolloutRef)
+"""verl's roles whose worker trains the actor."""
 
 
 def rows_to_filter_inputs(data: TensorDict) -> dict[str, Any]:
@@ -109,6 +123,8 @@ class VoidTurnFilterMixin:
     """
 
     BASE_MODE: ClassVar[str]
+    GRAD_NORM_WORKER: ClassVar[type] = UnmaskedGradNormWorker
+    """The actor worker class when ``simpletir.diagnostics.unmasked_grad_norm`` is on (verl's otherwise)."""
     filter_config: FilterConfig
     requested_mode: str
 
@@ -132,7 +148,17 @@ class VoidTurnFilterMixin:
             clip_ratio_low=actor.clip_ratio_low,
             clip_ratio_high=actor.clip_ratio_high,
         )
+        if self.diagnostics_config.unmasked_grad_norm:
+            check_supported(config, self.parameter_sync_step)
         self._skip_actor_update = False
+
+    def _init_resource_pool_mgr(self) -> None:
+        """verl's role -> worker mapping; the actor's worker measures the unmasked norm when asked to."""
+        super()._init_resource_pool_mgr()
+        if self.diagnostics_config.unmasked_grad_norm:
+            for role in ACTOR_ROLES:
+                if role in self.role_worker_mapping:
+                    self.role_worker_mapping[role] = ray.remote(self.GRAD_NORM_WORKER)
 
     def _diagnostic_fields(self) -> list[str]:
         """TransferQueue fields the diagnostics read (none when off or without rollout log-probs)."""
@@ -148,7 +174,8 @@ class VoidTurnFilterMixin:
 
         When the filter rejects every real row, the masks stay as they are and the actor update of this
         step is skipped (``simpletir/skipped_update`` = 1): an update over zero tokens would divide by
-        zero, and AdamW's weight decay and momentum would still move the weights.
+        zero, and AdamW's weight decay and momentum would still move the weights. With
+        ``simpletir.diagnostics.unmasked_grad_norm``, the masks as they were are kept in ``UNMASKED_FIELDS``.
         """
         batch = super()._compute_advantage(batch, metrics)
         fields = [
@@ -169,10 +196,10 @@ class VoidTurnFilterMixin:
         metrics[f"{METRIC_PREFIX}skipped_update"] = float(self._skip_actor_update)
         if self._skip_actor_update or keep[~padding].all():
             return batch
-        update = TensorDict(
-            {name: mask_field(data[name], keep) for name in ("response_mask", "loss_mask")},
-            batch_size=len(batch),
-        )
+        fields = {name: mask_field(data[name], keep) for name in UNMASKED_FIELDS}
+        if self.diagnostics_config.unmasked_grad_norm:
+            fields.update({stored: data[name] for name, stored in UNMASKED_FIELDS.items()})
+        update = TensorDict(fields, batch_size=len(batch))
         return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=update)
 
     def _update_actor(self, batch: Any, metrics: dict) -> Any:
@@ -182,7 +209,11 @@ class VoidTurnFilterMixin:
                 "every trajectory of step %s was filtered out: the actor update is skipped", self.global_steps
             )
             return batch
-        return super()._update_actor(batch, metrics)
+        batch = super()._update_actor(batch, metrics)
+        unmasked = metrics.pop(f"actor/{WORKER_METRIC}", None)
+        if unmasked is not None:
+            metrics[f"{DIAG_PREFIX}grad_norm_unmasked"] = unmasked
+        return batch
 
 
 @register_trainer(TRAINER_MODE)
@@ -204,6 +235,7 @@ class SimpleTIRSeparateAsyncTrainer(VoidTurnFilterMixin, PPOTrainerSeparateAsync
     """verl's ``separate_async`` V1 trainer (standalone rollout replicas, partial rollouts) with the filters."""
 
     BASE_MODE = "separate_async"
+    GRAD_NORM_WORKER = UnmaskedGradNormDetachWorker
 
 
 def setup_ray_worker() -> None:

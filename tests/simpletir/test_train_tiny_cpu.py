@@ -35,6 +35,8 @@ NO_GROUP_FILTERS = [
     "simpletir.filter.mask_overlong=false",
     "simpletir.filter.min_non_overlong=0",
 ]
+UNMASKED_GRAD_NORM = "simpletir.diagnostics.unmasked_grad_norm=true"
+UNMASKED_KEY = "simpletir_diag/grad_norm_unmasked"
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +55,16 @@ SEPARATE_ASYNC = [
 ]
 RUNS: dict[str, tuple[list[str], bool]] = {
     # the fixture that returns the run: (overrides, evaluate); two steps each
-    "two_steps_run": (NO_GROUP_FILTERS, True),
+    "two_steps_run": ([*NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], True),
     "all_masked_run": (
-        ["trainer.v1.trainer_mode=simpletir_colocate_async", "simpletir.filter.min_group_reward_std=1e9"],
+        [
+            "trainer.v1.trainer_mode=simpletir_colocate_async",
+            "simpletir.filter.min_group_reward_std=1e9",
+            UNMASKED_GRAD_NORM,
+        ],
         False,
     ),
-    "separate_async_run": ([*SEPARATE_ASYNC, *NO_GROUP_FILTERS], False),
+    "separate_async_run": ([*SEPARATE_ASYNC, *NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], False),
 }
 RUN_TIMEOUT_S = 1500
 
@@ -133,7 +139,8 @@ def recipe_runs(
 
 @pytest.fixture(scope="module")
 def two_steps_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
-    """verl's sync trainer with the filter, group filters off, then the evaluation: directory, output."""
+    """verl's sync trainer with the filter, group filters off, the unmasked gradient norm on, then the
+    evaluation: the run directory and what the recipe printed."""
     return recipe_runs["two_steps_run"].result()
 
 
@@ -191,6 +198,26 @@ def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
         assert data["simpletir/skipped_update"] == float(void_rows == ROWS_PER_STEP)
 
 
+def assert_unmasked_grad_norm_where_rows_were_masked_and_updated(steps: list[dict]) -> None:
+    """Present and finite exactly where the filter masked a row and the actor update ran (verl's own
+    ``actor/grad_norm`` is there too); ``test_grad_norm.py`` checks the number itself on verl's engine."""
+    measured = 0
+    for step in steps:
+        data = step["data"]
+        if data["simpletir/masked_trajectories"] > 0 and data["simpletir/skipped_update"] == 0:
+            assert math.isfinite(data[UNMASKED_KEY]) and data[UNMASKED_KEY] >= 0
+            assert math.isfinite(data["actor/grad_norm"])
+            measured += 1
+        else:
+            assert UNMASKED_KEY not in data
+    assert measured > 0, "no step masked a row: the check above checked nothing"
+
+
+def test_the_unmasked_grad_norm_is_logged_on_the_steps_that_masked_rows_and_updated(two_steps) -> None:
+    _, steps = two_steps
+    assert_unmasked_grad_norm_where_rows_were_masked_and_updated(steps)
+
+
 def test_the_recipe_ends_by_evaluating_its_checkpoint(two_steps_run: tuple[Path, str]) -> None:
     run_dir, out = two_steps_run
     checkpoint = run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface"
@@ -212,7 +239,8 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
     all_masked_run: tuple[Path, str], model_dir: Path
 ) -> None:
     """Rollouts of step 2 overlap step 1 (partial rollouts, aborts and resumes in the hf server); no update
-    may run, so the checkpoint must hold the initial weights bit for bit."""
+    may run, so the checkpoint must hold the initial weights bit for bit, and the unmasked gradient norm
+    (on here, its worker in place) is never measured."""
     run_dir, out = all_masked_run
     assert not (run_dir / "eval").exists() and "[tiny] evaluating" not in out
     steps = read_steps(run_dir / "metrics.jsonl")
@@ -220,7 +248,7 @@ def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_
     for step in steps:
         data = step["data"]
         assert data["simpletir/skipped_update"] == 1.0 and data["simpletir/kept_ratio"] == 0.0
-        assert "actor/pg_loss" not in data
+        assert "actor/pg_loss" not in data and UNMASKED_KEY not in data
         assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
     trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
     assert all(torch.equal(trained[k], v.to(trained[k].dtype)) for k, v in weights(model_dir).items())
@@ -240,6 +268,7 @@ def test_separate_async_trains_with_the_filter_and_syncs_weights_through_the_ray
         assert data["simpletir/masked_trajectories"] == pytest.approx(void_rows)
         assert all(math.isfinite(v) for v in data.values() if isinstance(v, float))
     assert any(s["data"].get("actor/grad_norm", 0) > 0 for s in steps)
+    assert_unmasked_grad_norm_where_rows_were_masked_and_updated(steps)
     trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
     initial = weights(model_dir)
     assert any(not torch.equal(trained[k], initial[k].to(trained[k].dtype)) for k in initial)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from simpletir.filters import FilterConfig
+from simpletir.grad_norm import UnmaskedGradNormDetachWorker, UnmaskedGradNormWorker
 from simpletir.trainer import TRAINER_MODE, SimpleTIRTrainer, filter_rows, mask_field, rows_to_filter_inputs
 from simpletir.trajectory import EndReason, TIRRecord
 
@@ -171,3 +173,51 @@ def test_the_colocate_async_variant_keeps_verls_async_semantics(composed_config)
     assert trainer.trainer_mode == "colocate_async" and type(trainer.replay_buffer) is ReplayBufferAsync
     # the off-policy bound is verl's, read from the colocate_async mode's own settings
     assert trainer.replay_buffer.trainer_config == config.trainer.v1.colocate_async
+
+
+def actor_worker(trainer: SimpleTIRTrainer) -> type:
+    """The class verl will start for the actor's role."""
+    trainer._init_resource_pool_mgr()
+    return trainer.role_worker_mapping[Role.ActorRollout].__ray_actor_class__
+
+
+def one_rank(config, mode: str = TRAINER_MODE):
+    """``config`` sized like the tiny CPU recipe (one rank, one optimizer step per update), with the
+    unmasked gradient norm on."""
+    config = config.copy()
+    config.trainer.v1.trainer_mode = mode
+    config.trainer.n_gpus_per_node = 1
+    sync_step = config.trainer.v1.get(mode.removeprefix("simpletir_"), {}).get("parameter_sync_step", 1)
+    config.actor_rollout_ref.actor.ppo_mini_batch_size = config.data.train_batch_size // sync_step
+    config.simpletir.diagnostics.unmasked_grad_norm = True
+    return config
+
+
+def test_by_default_the_actor_is_verls_own_worker(composed_config) -> None:
+    from verl.workers.engine_workers import ActorRolloutRefWorker
+
+    assert actor_worker(SimpleTIRTrainer(composed_config)) is ActorRolloutRefWorker
+
+
+def test_the_unmasked_grad_norm_swaps_in_its_worker_for_each_trainer(composed_config) -> None:
+    from simpletir.trainer import (
+        SEPARATE_ASYNC_MODE,
+        SimpleTIRColocateAsyncTrainer,
+        SimpleTIRSeparateAsyncTrainer,
+    )
+
+    assert actor_worker(SimpleTIRTrainer(one_rank(composed_config))) is UnmaskedGradNormWorker
+    colocate = SimpleTIRColocateAsyncTrainer(one_rank(composed_config, "simpletir_colocate_async"))
+    assert actor_worker(colocate) is UnmaskedGradNormWorker
+    config = one_rank(composed_config, SEPARATE_ASYNC_MODE)
+    config.actor_rollout_ref.rollout.nnodes = config.actor_rollout_ref.rollout.n_gpus_per_node = 1
+    config.actor_rollout_ref.rollout.checkpoint_engine.backend = "nccl"  # verl refuses "naive" here
+    separate = SimpleTIRSeparateAsyncTrainer(config)
+    assert actor_worker(separate) is UnmaskedGradNormDetachWorker
+
+
+def test_the_unmasked_grad_norm_is_refused_on_the_gpu_recipes_shape(composed_config) -> None:
+    config = composed_config.copy()
+    config.simpletir.diagnostics.unmasked_grad_norm = True
+    with pytest.raises(ValueError, match="one rank"):
+        SimpleTIRTrainer(config)

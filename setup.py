@@ -62,11 +62,22 @@ setup(
             "pytest>=8",
             "pytest-asyncio>=0.23",
             "pytest-timeout",
+            "pytest-xdist>=3",
+            "filelock",
             "ruff>=0.5",
             "scipy",
             "hypothesis>=6",
         ],
-        "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "ruff>=0.5", "scipy", "hypothesis>=6"],
+        "dev": [
+            "pytest>=8",
+            "pytest-asyncio>=0.23",
+            "pytest-timeout",
+            "pytest-xdist>=3",
+            "filelock",
+            "ruff>=0.5",
+            "scipy",
+            "hypothesis>=6",
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -34,6 +34,7 @@ echo "[tiny] model: $MODEL_PATH"
 echo "[tiny] data:  $RUN_DIR/data; verl's log: $RUN_DIR/train.log"
 
 export VERL_PLATFORM=cpu                                   # simpletir's cpu platform for verl
+export RAY_prestart_worker_first_driver=0                  # no idle Ray workers (each would import verl for nothing)
 export VERL_FILE_LOGGER_PATH="$RUN_DIR/metrics.jsonl"      # verl's file logger
 rm -f "$VERL_FILE_LOGGER_PATH"
 
@@ -86,6 +87,7 @@ python -m simpletir.main \
   trainer.default_local_dir="$RUN_DIR/checkpoints" \
   +ray_kwargs.ray_init.num_cpus=8 \
   +ray_kwargs.ray_init.num_gpus=1 \
+  +ray_kwargs.ray_init.include_dashboard=false \
   "$@" > "$RUN_DIR/train.log" 2>&1 &
 TRAIN_PID=$!
 trap 'kill "$TRAIN_PID" 2>/dev/null || true' INT TERM

@@ -18,8 +18,20 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _schedule_rank(item: pytest.Item) -> int:
+    """0: ``scheduled_first`` modules; 2: other users of the tiny model (built by then); 1: the rest."""
+    if item.get_closest_marker("scheduled_first"):
+        return 0
+    return 2 if "tiny_model_dir" in getattr(item, "fixturenames", ()) else 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``gpu`` when no CUDA device is present."""
+    """Skip tests marked ``gpu`` when no CUDA device is present; run the longest module first.
+
+    Under pytest-xdist (``-n 2 --dist loadfile``, the README's command) files are handed out in this
+    order, so the end-to-end training module starts at once and overlaps everything else.
+    """
+    items.sort(key=_schedule_rank)
     if _has_cuda():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
@@ -38,7 +50,15 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny TIR model of ``recipes/train_tiny_cpu.sh``, built once per test session (about a minute)."""
+    """The tiny TIR model of ``recipes/train_tiny_cpu.sh``, built once per test run (about a minute).
+
+    Built in the run's shared temporary root under a file lock, so pytest-xdist's workers build it once.
+    """
+    from filelock import FileLock
+
     from simpletir.tiny_model import build_tiny_model
 
-    return build_tiny_model(cache_dir=tmp_path_factory.mktemp("tiny_model_cache"))
+    cache = tmp_path_factory.getbasetemp().parent / "tiny_model_cache"
+    cache.mkdir(exist_ok=True)
+    with FileLock(str(cache / ".lock")):
+        return build_tiny_model(cache_dir=cache)

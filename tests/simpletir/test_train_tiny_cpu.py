@@ -26,7 +26,11 @@ from simpletir.run_report import read_steps
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "train_tiny_cpu.sh"
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # Ray, verl's workers, the model build: minutes
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.scheduled_first,
+    pytest.mark.timeout(1800),
+]  # Ray, verl's workers, the model build: minutes
 
 ROWS_PER_STEP = 16  # data.train_batch_size=4 prompts x rollout.n=4
 NO_GROUP_FILTERS = [

@@ -11,6 +11,17 @@ from setuptools import setup
 
 VERL = "verl>=0.9.1,<0.10"
 
+TEST = [
+    "pytest>=8",
+    "pytest-asyncio>=0.23",
+    "pytest-timeout",
+    "pytest-xdist>=3",  # the README's test command runs two processes (-n 2 --dist loadfile)
+    "filelock",  # the tiny model fixture is built once across pytest-xdist workers
+    "ruff>=0.5",
+    "scipy",
+    "hypothesis>=6",
+]
+
 setup(
     name="simpletir",
     version="0.1.0",
@@ -58,26 +69,8 @@ setup(
     extras_require={
         # The inference engine the pinned verl supports (verl[vllm] pins vllm and its torch).
         "gpu": [f"{VERL.replace('verl', 'verl[vllm]', 1)}"],
-        "test": [
-            "pytest>=8",
-            "pytest-asyncio>=0.23",
-            "pytest-timeout",
-            "pytest-xdist>=3",
-            "filelock",
-            "ruff>=0.5",
-            "scipy",
-            "hypothesis>=6",
-        ],
-        "dev": [
-            "pytest>=8",
-            "pytest-asyncio>=0.23",
-            "pytest-timeout",
-            "pytest-xdist>=3",
-            "filelock",
-            "ruff>=0.5",
-            "scipy",
-            "hypothesis>=6",
-        ],
+        "test": TEST,
+        "dev": TEST,  # the same tools; kept for users who installed ".[dev]"
     },
     entry_points={
         "console_scripts": [

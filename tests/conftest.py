@@ -18,6 +18,16 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, hand out test files in collection order (see ``pytest_collection_modifyitems``).
+
+    xdist's ``loadfile`` otherwise reorders files by their number of tests, which would start the end-to-end
+    module (few tests, minutes each) last instead of first.
+    """
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def _schedule_rank(item: pytest.Item) -> int:
     """0: ``scheduled_first`` modules; 2: other users of the tiny model (built by then); 1: the rest."""
     if item.get_closest_marker("scheduled_first"):

@@ -75,14 +75,16 @@ def rows_of(field: torch.Tensor) -> list[torch.Tensor]:
     return list(field.unbind())
 
 
-def step_diagnostics(data: TensorDict, padding: np.ndarray, config: DiagnosticsConfig) -> dict[str, float]:
-    """``simpletir.diagnostics`` over the real rows, from ``rollout_log_probs`` and ``old_log_probs``."""
+def step_diagnostics(
+    data: TensorDict, records: list[TIRRecord], padding: np.ndarray, config: DiagnosticsConfig
+) -> dict[str, float]:
+    """``simpletir.diagnostics`` over the real rows, from ``rollout_log_probs``, ``old_log_probs`` and each
+    row's ``TIRRecord`` (``records``, one per row, as ``rows_to_filter_inputs`` reads them)."""
     real = np.flatnonzero(~padding)
-    extra = list(data["extra_fields"])
     rollout, old = rows_of(data["rollout_log_probs"]), rows_of(data["old_log_probs"])
     return compute_diagnostics(
         [rollout[i] for i in real],
-        [TIRRecord.from_extra_fields(extra[i]) for i in real],
+        [records[i] for i in real],
         config,
         old_logprobs=[old[i] for i in real],
     )
@@ -97,15 +99,16 @@ def mask_field(mask: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
 
 
 def filter_rows(
-    data: TensorDict, padding: np.ndarray, config: FilterConfig
+    inputs: dict[str, Any], padding: np.ndarray, config: FilterConfig
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Keep-mask over all rows (verl's synthetic padding rows are never kept) and the step's metrics.
+    """Keep-mask over all rows (verl's synthetic padding rows are never kept) and the step's metrics, from
+    ``rows_to_filter_inputs``'s per-row inputs.
 
     Padding rows (``is_padding`` tags, copies of a real row's metadata) stay out of the group statistics
     and the metrics; their masks are already zero, so dropping them changes nothing in the loss.
     """
     real = np.flatnonzero(~padding)
-    inputs = {name: [values[i] for i in real] for name, values in rows_to_filter_inputs(data).items()}
+    inputs = {name: [values[i] for i in real] for name, values in inputs.items()}
     records = inputs.pop("records")
     result = compute_keep_mask(config=config, **inputs)
     keep = np.zeros(len(padding), dtype=bool)
@@ -188,9 +191,10 @@ class VoidTurnFilterMixin:
         ]
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
         padding = np.array([tag.get("is_padding", False) for tag in batch.tags], dtype=bool)
+        inputs = rows_to_filter_inputs(data)
         if self._diagnostic_fields():
-            metrics.update(step_diagnostics(data, padding, self.diagnostics_config))
-        keep, step_metrics = filter_rows(data, padding, self.filter_config)
+            metrics.update(step_diagnostics(data, inputs["records"], padding, self.diagnostics_config))
+        keep, step_metrics = filter_rows(inputs, padding, self.filter_config)
         self._skip_actor_update = not keep[~padding].any()
         metrics.update(step_metrics)
         metrics[f"{METRIC_PREFIX}skipped_update"] = float(self._skip_actor_update)

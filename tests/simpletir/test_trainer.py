@@ -60,7 +60,7 @@ def test_rows_become_filter_inputs() -> None:
 def test_nested_masks_keep_verl_invariants() -> None:
     data = list_of_dict_to_tensordict(transfer_queue_rows(GROUP))
     assert data["response_mask"].is_nested
-    keep, metrics = filter_rows(data, np.zeros(3, dtype=bool), NO_GROUP_FILTERS)
+    keep, metrics = filter_rows(rows_to_filter_inputs(data), np.zeros(3, dtype=bool), NO_GROUP_FILTERS)
     assert keep.tolist() == [True, False, True]
     masked = mask_field(data["response_mask"], keep)
     assert masked.is_nested and masked.dtype == data["response_mask"].dtype
@@ -88,7 +88,7 @@ def test_padding_rows_stay_out_of_group_statistics_and_metrics() -> None:
     padding = np.array([False] * 4 + [True] * 4)
     # accuracy 0.5 over the real rows is inside the band; counting the padding (0.25) would drop the group
     config = FilterConfig(min_group_reward_std=None, accuracy_band=(0.4, 0.9), min_non_overlong=0)
-    keep, metrics = filter_rows(data, padding, config)
+    keep, metrics = filter_rows(rows_to_filter_inputs(data), padding, config)
     assert keep.tolist() == [True, True, True, False] + [False] * 4
     assert metrics["simpletir/void_turn_ratio"] == 0.25
     assert metrics["simpletir/dropped_groups_accuracy_ratio"] == 0.0
@@ -116,7 +116,7 @@ def test_group_filters_on_two_groups(config: FilterConfig, keep: list[bool]) -> 
         ("g1", 3, False, False),
     ]
     data = list_of_dict_to_tensordict(transfer_queue_rows(specs))
-    got, metrics = filter_rows(data, np.zeros(6, dtype=bool), config)
+    got, metrics = filter_rows(rows_to_filter_inputs(data), np.zeros(6, dtype=bool), config)
     assert got.tolist() == keep
     assert metrics["simpletir/kept_ratio"] == pytest.approx(sum(keep) / 6)
 

@@ -6,7 +6,9 @@ Four measurements, each on identical inputs for both graders:
    fractions, some symbolic answers; half correct, half wrong): graded responses per second, the
    accuracy against the known labels, and the slowest single call;
 2. accuracy on ``grader_cases.py`` (pairs modelled on public math-grader tests);
-3. pathological inputs (huge powers, deep nesting, a 1 MB answer): the slowest call vs the 5 s limit;
+3. pathological inputs (huge powers, deep nesting, a 1 MB answer): the slowest call vs the 5 s limit,
+   and answer extraction on hostile responses (``tests/reward/test_extract.py``'s ``HOSTILE``): CPU
+   seconds vs a realistic response of the same length (target: within 10x, i.e. linear);
 4. the metamorphic suite (``tests/reward/metamorphic.py``) generated from every gold answer in
    ``../shared/data`` (the fixture golds when it is absent): rewrites that must stay equal and near
    misses that must not, as answer pairs and as whole responses, with a per-rule breakdown; every
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-from simpletir.reward import compute_score, grade_answer
+from simpletir.reward import compute_score, extract_answer, grade_answer
 from simpletir.reward.equivalence import DEFAULT_TIMEOUT_S
 from simpletir.reward.isolation import default_pool
 
@@ -38,6 +40,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from grader_cases import CASES
 
 from tests.reward.metamorphic import Case, fixture_golds, generate, load_golds
+from tests.reward.test_extract import (
+    ANSWER_PHRASE,
+    FINAL_ANSWER_TURN,
+    HOSTILE,
+    LATEX_TUPLE_BOX,
+    OUTPUT_FENCE,
+    TWO_TURNS_THEN_BOX,
+    cpu_timed,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TARGETS = (LatexExtractionConfig(), ExprExtractionConfig())
@@ -175,6 +186,25 @@ def write_disagreements(path: Path, verdicts: dict[Case, tuple[bool, bool]]) -> 
                 out.write(json.dumps({**row, "ours": ours, "math_verify": mv}) + "\n")
 
 
+def realistic_text(length: int) -> str:
+    """Multi-turn TIR responses (code, output, boxes, phrases, math) repeated to ``length`` characters."""
+    unit = TWO_TURNS_THEN_BOX + FINAL_ANSWER_TURN + OUTPUT_FENCE + ANSWER_PHRASE + LATEX_TUPLE_BOX
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+def print_hostile_extraction(repeats: int = 3) -> None:
+    """Print each hostile text's extraction CPU time (best of ``repeats``) vs a realistic text's."""
+    print("\n| hostile text | chars | extraction CPU s | realistic same length s | ratio (target <= 10x) |")
+    print("|---|---|---|---|---|")
+    for i, text in enumerate(HOSTILE):
+        realistic = realistic_text(len(text))
+        hostile_s = min(cpu_timed(extract_answer, text)[1] for _ in range(repeats))
+        realistic_s = min(cpu_timed(extract_answer, realistic)[1] for _ in range(repeats))
+        print(
+            f"| hostile{i} | {len(text)} | {hostile_s:.3f} | {realistic_s:.3f} | {hostile_s / realistic_s:.1f}x |"
+        )
+
+
 def main() -> None:
     """Run the measurements and print a Markdown report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -241,6 +271,7 @@ def main() -> None:
         )
         verdicts.update(zip(group, zip(a["verdicts"], b["verdicts"], strict=True), strict=False))
     print_rules(cases, verdicts)
+    print_hostile_extraction()
     if args.disagreements:
         write_disagreements(args.disagreements, verdicts)
     print(f"\nworker restarts (timeouts/crashes) during the run: {pool.restarts}")

@@ -192,12 +192,6 @@ def timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, flo
     return result, time.monotonic() - start
 
 
-def realistic_text(length: int) -> str:
-    """Multi-turn TIR responses (code, output, boxes, phrases, math) repeated to ``length`` characters."""
-    unit = TWO_TURNS_THEN_BOX + FINAL_ANSWER_TURN + OUTPUT_FENCE + ANSWER_PHRASE + LATEX_TUPLE_BOX
-    return (unit * (length // len(unit) + 1))[:length]
-
-
 HOSTILE = [
     "\\boxed{" * 5000 + "x" * (1 << 20),
     "{" * 5000 + "\\boxed{" + "{" * 5000,
@@ -208,11 +202,23 @@ HOSTILE = [
 ]
 
 
+# CPU seconds one extraction of a HOSTILE text may take. Linear extraction takes 0.002-0.2 s (a quiet
+# 2-core VM); anything super-linear in the 20,000 boxes or the 1 MB takes minutes. The ratio to a realistic
+# response of the same length is measured by ``benchmarks/reward_bench.py`` (timing belongs there).
+HOSTILE_CPU_S = 10.0
+
+
+def cpu_timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
+    """``fn(*args)`` and the CPU seconds this process spent on it (other processes' load does not count)."""
+    start = time.process_time()
+    result = fn(*args)
+    return result, time.process_time() - start
+
+
 @pytest.mark.parametrize("text", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
 def test_extraction_is_bounded_on_hostile_text(text: str) -> None:
-    answer, seconds = timed(extract_answer, text)
-    # Linear: within a small factor of a realistic response of the same length, on this machine now.
-    assert seconds < 10 * timed(extract_answer, realistic_text(len(text)))[1] + 0.2
+    answer, seconds = cpu_timed(extract_answer, text)
+    assert seconds < HOSTILE_CPU_S
     assert answer is None or len(answer) <= ExtractConfig().max_answer_chars + 100 or answer.isdigit()
 
 

@@ -19,7 +19,8 @@ from simpletir.reward.isolation import WorkerPool, default_pool
 from tests.reward.test_extract import timed
 
 LIMIT_S = 1.0
-SLACK_S = 1.0
+# What a call past its limit may take beyond it on a loaded 2-core machine (kill, reap); a hang takes forever.
+SLACK_S = 4.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,30 +44,20 @@ PATHOLOGICAL = [
 ]
 
 
-@pytest.fixture(scope="module")
-def startup_s() -> float:
-    """Seconds a new pool's template takes to start on this machine now (what a call must never wait for)."""
-    pool = WorkerPool(max_workers=1)
-    try:
-        _, seconds = timed(pool.wait_ready)
-    finally:
-        pool.close()
-    return seconds
-
-
 @pytest.mark.parametrize(
     ("given", "truth"), PATHOLOGICAL, ids=[f"patho{i}" for i in range(len(PATHOLOGICAL))]
 )
-def test_pathological_input_returns_within_limit_and_next_call_is_fast(
-    given: str, truth: str, startup_s: float
+def test_pathological_input_returns_within_limit_and_next_call_forks_the_warm_template(
+    given: str, truth: str
 ) -> None:
+    pool = default_pool()
+    template = pool._template
     outcome, seconds = timed(grade, given, truth, timeout_s=LIMIT_S)
     assert seconds < LIMIT_S + SLACK_S
     assert outcome.correct is False
-    # The next call forks a warm worker: it never waits for a start-up, whatever the machine's load.
-    outcome, seconds = timed(grade, "\\frac{\\sqrt{12}}{2}", "\\sqrt{3}", timeout_s=30.0)
-    assert outcome.correct is True
-    assert seconds < startup_s / 3
+    # The next call forks the same warm template: it never waits for a start-up (the template's pid).
+    assert grade("\\frac{\\sqrt{12}}{2}", "\\sqrt{3}", timeout_s=30.0).correct is True
+    assert pool._template is template and template.proc.poll() is None
 
 
 def test_equation_sympy_tries_to_solve_is_wrong_by_timeout() -> None:

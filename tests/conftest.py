@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# No per-example time limit (hypothesis's default 200 ms fails on a loaded machine); timing is benchmarks' job.
+settings.register_profile("simpletir", deadline=None)
+settings.load_profile("simpletir")
 
 
 def _has_cuda() -> bool:

@@ -77,7 +77,7 @@ def test_a_lone_box_gives_its_content(before: str, content: str) -> None:
     assert extracted == (content.strip() or None) or not content.strip()
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     st.lists(
         st.sampled_from([*PIECES, "```", "```python\n", "```output\n", "\\boxed", "9" * 50]), max_size=400

@@ -49,13 +49,14 @@ class Cleanup:
     def __init__(self, uid: int | None) -> None:
         self.reaper = _start_reaper(uid) if uid is not None else None
         self.subreaper = False
+        self._children_fd = -1
         self.adopt_orphans()
 
     def adopt_orphans(self) -> None:
         """Make this process (the worker, or its extras template after the fork) the one orphans go to."""
         children_file = f"/proc/self/task/{os.getpid()}/children"
         self.subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1) and os.path.exists(children_file)
-        if getattr(self, "_children_fd", -1) >= 0:
+        if self._children_fd >= 0:
             os.close(self._children_fd)  # the forking process's file (in the extras template after its fork)
         # Opened once and re-read with pread: a few system calls and pages touched after every run fewer.
         self._children_fd = os.open(children_file, os.O_RDONLY) if self.subreaper else -1
@@ -84,7 +85,7 @@ class Cleanup:
             os.write(request_w, b"k")
             if not os.read(done_r, 1):
                 raise RuntimeError("the reaper process died")
-        if not leftovers:
+        if leftovers is None:  # no subreaper: nothing to reap from here
             return
         deadline = time.monotonic() + 1.0
         while True:

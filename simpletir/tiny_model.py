@@ -49,7 +49,8 @@ class TinyModelSpec:
     """BPE vocabulary size (special tokens included)."""
     hidden_size: int = 64
     num_layers: int = 2
-    num_heads: int = 4
+    num_heads: int = 2
+    """Attention heads: head_dim = hidden_size / num_heads = 32, the smallest vLLM's CPU attention runs."""
     max_positions: int = 2048
     num_problems: int = 512
     """Arithmetic problems generated for demonstrations and RL."""
@@ -58,7 +59,7 @@ class TinyModelSpec:
     batch_size: int = 16
     learning_rate: float = 3e-3
     seed: int = 0
-    version: int = 2
+    version: int = 3
     """Bumped whenever the problems, demonstrations or training change, so caches of older builds are not reused."""
 
     def key(self) -> str:

@@ -154,8 +154,14 @@ class PlatformCPU(PlatformBase):
         return ["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"]
 
     def is_ipc_supported(self) -> bool:
-        """False: no device IPC on CPU."""
+        """False: no device IPC on CPU (verl's vLLM weight sync then goes through shared memory)."""
         return False
+
+    def rollout_env_vars(self) -> dict[str, str]:
+        """What vLLM's CPU build needs in its server process (``simpletir.vllm_cpu.ROLLOUT_ENV``); set ones win."""
+        from simpletir.vllm_cpu import ROLLOUT_ENV
+
+        return {name: os.environ.get(name, value) for name, value in ROLLOUT_ENV.items()}
 
     def cudart(self) -> Any:
         """None: no CUDA runtime."""

@@ -124,15 +124,21 @@ def rollout_name(overrides: list[str]) -> str:
 def missing_runtime(rollout: str = "vllm") -> str | None:
     """What this machine lacks to train with ``rollout``, or None when it has everything.
 
-    ``hf`` (transformers) runs on a CUDA GPU or, with ``VERL_PLATFORM=cpu``, on the CPU; ``vllm`` and
-    ``sglang`` need a CUDA GPU and their engine installed.
+    ``hf`` (transformers) runs on a CUDA GPU or, with ``VERL_PLATFORM=cpu``, on the CPU; ``vllm`` runs on a CUDA
+    GPU with vLLM installed or, with ``VERL_PLATFORM=cpu``, on vLLM's CPU build (``simpletir.vllm_cpu``);
+    ``sglang`` needs a CUDA GPU and SGLang.
     """
     import torch
 
+    on_cpu = os.environ.get("VERL_PLATFORM") == CPU_PLATFORM
     if rollout == HF_ROLLOUT:
-        if torch.cuda.is_available() or os.environ.get("VERL_PLATFORM") == CPU_PLATFORM:
+        if torch.cuda.is_available() or on_cpu:
             return None
         return "a CUDA GPU, or VERL_PLATFORM=cpu to train on the CPU (recipes/train_tiny_cpu.sh sets it)"
+    if rollout == "vllm" and on_cpu:
+        from simpletir.vllm_cpu import check_install
+
+        return check_install(allow_untested=os.environ.get("SIMPLETIR_VLLM_CPU_ANY_VERSION") == "1")
     lacking = []
     if not torch.cuda.is_available():
         lacking.append("a CUDA GPU (torch.cuda.is_available() is False)")

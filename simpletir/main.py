@@ -97,6 +97,12 @@ def validate(config: DictConfig) -> None:
             f"note: trainer.v1.trainer_mode={config.trainer.v1.trainer_mode}: the void-turn and group filters are off",
             file=sys.stderr,
         )
+    if config.actor_rollout_ref.rollout.name == "vllm" and os.environ.get("VERL_PLATFORM") == CPU_PLATFORM:
+        from simpletir.vllm_cpu import rollout_config_problems
+
+        problems = rollout_config_problems(config.actor_rollout_ref.rollout)
+        if problems:
+            raise ConfigError("verl's vLLM rollout on the CPU (VERL_PLATFORM=cpu) needs " + "; ".join(problems))
     train_batch = config.data.train_batch_size
     mini_batch = config.actor_rollout_ref.actor.ppo_mini_batch_size
     if train_batch % mini_batch:

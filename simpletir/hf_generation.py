@@ -4,8 +4,11 @@ The engine behind the ``hf`` rollout backend (``simpletir.hf_rollout``), with vL
 as verl uses them: ``temperature`` (0 = greedy), ``top_p``, ``top_k`` (-1 = off), ``repetition_penalty``,
 ``max_tokens``, ``seed``, ``stop`` strings (the token that completes a stop string is the last returned
 token; the text is matched on the decoded output, special tokens skipped), ``stop_token_ids``, EOS and
-``ignore_eos``. Log-probs are vLLM's ``processed_logprobs``: log-softmax of the logits divided by the
-temperature (raw logits when greedy), before top-k/top-p — what verl's actor recomputes.
+``ignore_eos``. Log-probs are vLLM's ``processed_logprobs`` (verl's default ``logprobs_mode``): the log-softmax of
+the logits divided by the temperature *after* top-k/top-p have removed tokens, so within the kept set (vLLM's
+``TopKTopPSampler``; with top-k 1 every log-prob is 0); of the raw logits when greedy. With verl's default
+top-k -1 and top-p 1 that is what verl's actor recomputes. ``tests/simpletir/test_vllm_semantics.py`` pins each
+of these against vLLM's CPU build.
 
 Requests are generated together with left padding and one KV cache; a finished row leaves the batch at
 the next step, so long rows do not keep short ones computing. ``GenerationQueue`` batches concurrent
@@ -295,18 +298,18 @@ class HFGenerator:
                 logits[row, seen] = torch.where(
                     values > 0, values / setting.repetition_penalty, values * setting.repetition_penalty
                 )
-        temperature = torch.tensor([s.temperature if s.temperature > 0 else 1.0 for s in settings])
-        scaled = logits / temperature.unsqueeze(-1)
-        logprobs_all = torch.log_softmax(scaled, dim=-1)
         tokens = torch.empty(len(settings), dtype=torch.long)
+        chosen = torch.empty(len(settings), dtype=torch.float32)
         for row, setting in enumerate(settings):
             if setting.temperature == 0:
+                row_logprobs = torch.log_softmax(logits[row], dim=-1)
                 tokens[row] = int(torch.argmax(logits[row]))
-                continue
-            row_logits = _top_k_top_p(scaled[row], setting.top_k, setting.top_p)
-            probs = torch.softmax(row_logits, dim=-1)
-            tokens[row] = int(torch.multinomial(probs, 1, generator=generators[row]))
-        chosen = logprobs_all.gather(-1, tokens.view(-1, 1)).squeeze(-1)
+            else:
+                row_logits = _top_k_top_p(logits[row] / setting.temperature, setting.top_k, setting.top_p)
+                row_logprobs = torch.log_softmax(row_logits, dim=-1)
+                probs = torch.softmax(row_logits, dim=-1)
+                tokens[row] = int(torch.multinomial(probs, 1, generator=generators[row]))
+            chosen[row] = row_logprobs[tokens[row]]
         return tokens, chosen
 
 

@@ -19,6 +19,7 @@ from simpletir.hf_generation import (
     GenerationQueue,
     HFGenerator,
     SamplingSettings,
+    _top_k_top_p,
 )
 
 from .tir_fixtures import tiny_model, tiny_tokenizer
@@ -269,3 +270,23 @@ async def test_closing_the_queue_ends_the_running_batch_and_the_queued_requests(
     assert [o.finish_reason for o in outs] == [FINISH_ABORT, FINISH_ABORT]
     assert len(outs[0].token_ids) < 100_000 and outs[1].token_ids == []
     assert not gen.aborted  # the generator serves again
+
+
+@pytest.mark.parametrize(("top_k", "top_p"), [(1, 1.0), (5, 1.0), (-1, 0.6), (4, 0.8)])
+def test_logprobs_are_within_the_kept_set_after_top_k_and_top_p(model, tokenizer, top_k, top_p) -> None:
+    """vLLM's ``processed_logprobs``: renormalised over what top-k/top-p kept (``test_vllm_semantics`` pins vLLM)."""
+    prompt = prompts(tokenizer)[0]
+    setting = SamplingSettings(max_tokens=12, temperature=0.8, top_k=top_k, top_p=top_p, ignore_eos=True)
+    out = make_generator(model, tokenizer).generate([prompt], [setting])[0]
+    ids = torch.tensor([prompt + out.token_ids])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float() / 0.8
+    expected = [
+        float(torch.log_softmax(_top_k_top_p(row, top_k, top_p), -1)[token])
+        for row, token in zip(logits, out.token_ids, strict=True)
+    ]
+    assert out.log_probs == pytest.approx(expected, abs=1e-5)
+    if top_k == 1:
+        assert out.log_probs == [0.0] * 12
+    full = torch.log_softmax(logits, -1).gather(-1, torch.tensor(out.token_ids).view(-1, 1)).squeeze(-1)
+    assert all(kept >= whole for kept, whole in zip(out.log_probs, full.tolist(), strict=True))

@@ -7,6 +7,8 @@ object per step: ``{"step": N, "data": {metric: value, ...}}``. ``recipes/train_
     python -m simpletir.run_report follow metrics.jsonl --pid PID
     python -m simpletir.run_report summary metrics.jsonl
     python -m simpletir.run_report plot on.jsonl off.jsonl --labels filter-on filter-off -o stability.png
+    python -m simpletir.run_report curve metrics.jsonl -o training_curve.png
+    python -m simpletir.run_report compare eval/start/results.json eval/final/results.json
 """
 
 from __future__ import annotations
@@ -124,18 +126,29 @@ PANELS = (
     ("actor gradient norm", ("actor/grad_norm",)),
 )  # fmt: skip
 """The stability plot: (title, verl metric keys drawn in it)."""
+CURVE_PANELS = (
+    ("training reward and void turns", ("critic/score/mean", "simpletir/void_turn_ratio")),
+    ("trajectories masked by the filter", ("simpletir/masked_trajectories",)),
+)
+"""The training curve of ``recipes/train_tiny_cpu.sh``: (title, verl metric keys)."""
 
 
-def plot(runs: dict[str, list[dict[str, Any]]], out: Path) -> Path:
-    """Draw ``PANELS`` for each named run (one line style per run, one colour per metric) into a PNG."""
+def plot(
+    runs: dict[str, list[dict[str, Any]]], out: Path, panels: tuple[tuple[str, tuple[str, ...]], ...] = PANELS
+) -> Path:
+    """Draw ``panels`` for each named run (one line style per run, one colour per metric) into a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     styles = ["-", "--", ":", "-."]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
-    for ax, (title, keys) in zip(axes.flat, PANELS, strict=True):
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), constrained_layout=True, squeeze=False)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, keys) in zip(axes.flat, panels, strict=False):
         drawn = False
         for (label, steps), style in zip(runs.items(), styles * len(runs), strict=False):
             for key, colour in zip(keys, ("C0", "C1", "C2"), strict=False):
@@ -159,6 +172,24 @@ def plot(runs: dict[str, list[dict[str, Any]]], out: Path) -> Path:
     return out
 
 
+def compare(start: Path, final: Path) -> str:
+    """One line: avg@n of every benchmark before and after training (two ``simpletir-eval`` results)."""
+    from simpletir.eval.records import load_result
+
+    before, after = load_result(start), load_result(final)
+    parts = []
+    for name, late in after.metrics.items():
+        early = before.metrics.get(name)
+        if early is None:
+            continue
+        points = 100 * (late.avg - early.avg)
+        parts.append(
+            f"{name} avg@{late.samples_per_problem} on {late.problems} held-out problems: "
+            f"start {100 * early.avg:.1f}% -> trained {100 * late.avg:.1f}% ({points:+.1f} points)"
+        )
+    return "; ".join(parts) or "the two results share no benchmark"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry (``follow`` or ``summary``); returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -174,7 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     plot_cmd.add_argument("paths", type=Path, nargs="+")
     plot_cmd.add_argument("--labels", nargs="+", default=None, help="one per run (default: the file names)")
     plot_cmd.add_argument("-o", "--out", type=Path, required=True)
+    curve_cmd = sub.add_parser("curve", help="draw a run's training reward and void-turn ratio per step (PNG)")
+    curve_cmd.add_argument("path", type=Path)
+    curve_cmd.add_argument("-o", "--out", type=Path, required=True)
+    compare_cmd = sub.add_parser("compare", help="avg@n before and after training, in one line")
+    compare_cmd.add_argument("start", type=Path)
+    compare_cmd.add_argument("final", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        print(compare(args.start, args.final))
+        return 0
+    if args.command == "curve":
+        if not args.path.is_file():
+            print(f"run_report: {args.path} does not exist", file=sys.stderr)
+            return 2
+        print(plot({"run": read_steps(args.path)}, args.out, CURVE_PANELS))
+        return 0
     if args.command == "plot":
         labels = args.labels or [p.stem for p in args.paths]
         missing = [str(p) for p in args.paths if not p.is_file()]

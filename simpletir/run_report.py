@@ -145,7 +145,9 @@ def plot(
     styles = ["-", "--", ":", "-."]
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(5 * columns, 4 * rows), constrained_layout=True, squeeze=False
+    )
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     for ax, (title, keys) in zip(axes.flat, panels, strict=False):
@@ -205,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     plot_cmd.add_argument("paths", type=Path, nargs="+")
     plot_cmd.add_argument("--labels", nargs="+", default=None, help="one per run (default: the file names)")
     plot_cmd.add_argument("-o", "--out", type=Path, required=True)
-    curve_cmd = sub.add_parser("curve", help="draw a run's training reward and void-turn ratio per step (PNG)")
+    curve_cmd = sub.add_parser(
+        "curve", help="draw a run's training reward and void-turn ratio per step (PNG)"
+    )
     curve_cmd.add_argument("path", type=Path)
     curve_cmd.add_argument("-o", "--out", type=Path, required=True)
     compare_cmd = sub.add_parser("compare", help="avg@n before and after training, in one line")

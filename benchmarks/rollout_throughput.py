@@ -37,7 +37,9 @@ class Manager:
     def __init__(self, generate: Any) -> None:
         self._generate = generate
 
-    async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict, **kwargs: Any) -> Any:
+    async def generate(
+        self, request_id: str, *, prompt_ids: list[int], sampling_params: dict, **kwargs: Any
+    ) -> Any:
         """Forward one request the way verl's ``LLMServerClient`` does."""
         return await self._generate(list(prompt_ids), dict(sampling_params), request_id)
 
@@ -45,28 +47,13 @@ class Manager:
 def start_vllm(model: Path) -> Any:
     """verl's vLLM server on vLLM's CPU build, weights from ``model``, in a Ray actor; returns its handle."""
     import ray
-    from verl.workers.config import HFModelConfig, RolloutConfig
-    from verl.workers.rollout.replica import RolloutMode
-    from verl.workers.rollout.vllm_rollout.vllm_async_server import vLLMHttpServer
 
-    from simpletir.vllm_cpu import EXTENSION, ROLLOUT_ENV
+    from simpletir.vllm_cpu import ROLLOUT_ENV, standalone_server
 
-    env = {**ROLLOUT_ENV, "VERL_PLATFORM": "cpu"}
-    ray.init(num_cpus=4, include_dashboard=False, runtime_env={"env_vars": env})
-    config = RolloutConfig(
-        name="vllm", load_format="auto", enforce_eager=True, enable_sleep_mode=False, free_cache_engine=False,
-        tensor_model_parallel_size=1, engine_kwargs={"vllm": {"worker_extension_cls": EXTENSION}}, **SERVER,
-    )  # fmt: skip
-    server = (
-        ray.remote(vLLMHttpServer)
-        .options(runtime_env={"env_vars": env}, max_concurrency=1000)
-        .remote(
-            config=config, model_config=HFModelConfig(path=str(model)), rollout_mode=RolloutMode.STANDALONE,
-            workers=[], replica_rank=0, node_rank=0, gpus_per_node=1, nnodes=1, cuda_visible_devices="0",
-        )  # fmt: skip
+    ray.init(
+        num_cpus=4, include_dashboard=False, runtime_env={"env_vars": {**ROLLOUT_ENV, "VERL_PLATFORM": "cpu"}}
     )
-    ray.get(server.launch_server.remote())
-    return server
+    return standalone_server(str(model), **SERVER)
 
 
 def prompts(tokenizer: Any, count: int) -> list[list[int]]:
@@ -90,7 +77,9 @@ async def measure_generate(manager: Manager, batch: list[list[int]], tokens: int
     return time.perf_counter() - start, sum(len(o.token_ids) for o in outs)
 
 
-async def measure_tir(manager: Manager, tokenizer: Any, problems: list[Any], samples: int) -> tuple[float, int, int]:
+async def measure_tir(
+    manager: Manager, tokenizer: Any, problems: list[Any], samples: int
+) -> tuple[float, int, int]:
     """Wall seconds, trajectories and sampled (trained) tokens of the TIR loop over ``problems`` x ``samples``."""
     from simpletir import agent_loop as agent_loop_module
     from simpletir.agent_loop import SimpleTIRAgentLoop
@@ -115,7 +104,9 @@ async def measure_tir(manager: Manager, tokenizer: Any, problems: list[Any], sam
     return elapsed, len(outs), sum(sum(o.response_mask) for o in outs)
 
 
-async def run_backend(name: str, manager: Manager, tokenizer: Any, args: argparse.Namespace) -> dict[str, float]:
+async def run_backend(
+    name: str, manager: Manager, tokenizer: Any, args: argparse.Namespace
+) -> dict[str, float]:
     """Both measurements for one backend (after one warm-up batch)."""
     from simpletir.tiny_model import TinyModelSpec, split_problems
 
@@ -123,7 +114,9 @@ async def run_backend(name: str, manager: Manager, tokenizer: Any, args: argpars
     await measure_generate(manager, batch[:4], 8)
     seconds, tokens = await measure_generate(manager, batch, args.tokens)
     _, held_out = split_problems(TinyModelSpec())
-    tir_s, trajectories, tir_tokens = await measure_tir(manager, tokenizer, held_out[: args.problems], args.samples)
+    tir_s, trajectories, tir_tokens = await measure_tir(
+        manager, tokenizer, held_out[: args.problems], args.samples
+    )
     result = {
         "generate tokens/s": tokens / seconds,
         "tir trajectories/s": trajectories / tir_s,
@@ -136,8 +129,12 @@ async def run_backend(name: str, manager: Manager, tokenizer: Any, args: argpars
 def main() -> None:
     """Measure hf, then vLLM, and print a table with the ratio vllm / hf."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="default: the tiny TIR model (built if needed)")
-    parser.add_argument("--requests", type=int, default=64, help="concurrent requests of the generate measurement")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="default: the tiny TIR model (built if needed)"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=64, help="concurrent requests of the generate measurement"
+    )
     parser.add_argument("--tokens", type=int, default=64, help="sampled tokens per generate request")
     parser.add_argument("--problems", type=int, default=32, help="held-out problems of the TIR measurement")
     parser.add_argument("--samples", type=int, default=8, help="trajectories per problem")
@@ -164,7 +161,9 @@ def main() -> None:
         )
     finally:
         ray.shutdown()
-    print(f"\nmodel {model}; generate: {args.requests} x {args.tokens} tokens; tir: {args.problems} x {args.samples}")
+    print(
+        f"\nmodel {model}; generate: {args.requests} x {args.tokens} tokens; tir: {args.problems} x {args.samples}"
+    )
     print("| measure | hf | vllm | vllm / hf |\n| --- | --- | --- | --- |")
     for key in results["hf"]:
         hf_value, vllm_value = results["hf"][key], results["vllm"][key]

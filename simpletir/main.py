@@ -102,7 +102,9 @@ def validate(config: DictConfig) -> None:
 
         problems = rollout_config_problems(config.actor_rollout_ref.rollout)
         if problems:
-            raise ConfigError("verl's vLLM rollout on the CPU (VERL_PLATFORM=cpu) needs " + "; ".join(problems))
+            raise ConfigError(
+                "verl's vLLM rollout on the CPU (VERL_PLATFORM=cpu) needs " + "; ".join(problems)
+            )
     train_batch = config.data.train_batch_size
     mini_batch = config.actor_rollout_ref.actor.ppo_mini_batch_size
     if train_batch % mini_batch:

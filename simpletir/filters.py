@@ -17,8 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from simpletir.protocol import EndReason
 from simpletir.settings import build_settings
-from simpletir.trajectory import CODE_ERROR_STATUSES, EndReason, TIRRecord
+from simpletir.trajectory import CODE_ERROR_STATUSES, TIRRecord
+
+TRAINING_END_REASONS = tuple(reason for reason in EndReason if reason is not EndReason.FAILED)
+"""What a training trajectory can end with (a failed generation request raises in verl's worker instead)."""
 
 METRIC_PREFIX = "simpletir/"
 
@@ -142,7 +146,7 @@ def filter_metrics(result: FilterResult, records: Sequence[TIRRecord]) -> dict[s
     for name in ("num_code_error", "num_code_timeout", "num_sandbox_error"):
         rate = sum(counts[name]) / code if code else 0.0
         metrics[f"{METRIC_PREFIX}{name.removeprefix('num_')}_rate"] = rate
-    for reason in EndReason:
+    for reason in TRAINING_END_REASONS:
         share = np.mean([r.end_reason is reason for r in records])
         metrics[f"{METRIC_PREFIX}end_{reason.value}_ratio"] = float(share)
     return metrics

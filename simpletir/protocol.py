@@ -1,4 +1,4 @@
-"""The SimpleTIR turn protocol as pure functions: prompt, code blocks, observations, turn kinds.
+"""The SimpleTIR turn protocol as pure functions: prompt, code blocks, observations, turn kinds, and the turn rule.
 
 Shared by the training agent loop and by evaluation against an OpenAI-compatible server, so both
 see exactly what the paper's implementation sees (see PROTOCOL.md). Nothing here does I/O.
@@ -42,6 +42,11 @@ OBSERVATION_PREFIX = "\nCode execution result: "
 OBSERVATION_SUFFIX = "\n"
 TIMEOUT_OBSERVATION = "Timeout"
 FINAL_ANSWER_MARKER = "\\boxed{"
+CODE_FENCE = "```"
+"""The stop string of a turn: generation stops at every fence, and a stop at one that does not close a block
+(an opening fence) is continued with another request."""
+MAX_REQUESTS_PER_TURN = 64
+"""Continuation requests one turn may take (each stop at a fence that does not close a block costs one)."""
 
 # A complete code block: an opening fence (```, ```py or ```python) on its own line, the code, and a
 # closing fence on a new line — the paper's pattern, so the same text counts as code in both.
@@ -54,6 +59,45 @@ class TurnKind(str, Enum):
     CODE = "code"
     ANSWER = "answer"
     VOID = "void"
+
+
+class EndReason(str, Enum):
+    """Why a trajectory ended (training and evaluation alike)."""
+
+    ANSWER = "answer"
+    """A final answer: ``\\boxed{`` in a turn or in its program's output."""
+    VOID = "void"
+    """A turn with neither a complete code block nor a final answer."""
+    MAX_TURNS = "max_turns"
+    """The turn limit."""
+    OVERLONG = "overlong"
+    """The response token budget ran out (a void turn that used it up ends here too)."""
+    FAILED = "failed"
+    """A generation request failed for good (evaluation only; training requests raise)."""
+
+
+def end_after_turn(kind: TurnKind, used: int, budget: int) -> EndReason | None:
+    """The turn rule, once a turn of ``kind`` is generated and the response holds ``used`` of ``budget`` tokens:
+    how the trajectory ends, or None to run the turn's code block and go on (``end_after_observation``)."""
+    if kind is TurnKind.ANSWER:
+        return EndReason.ANSWER
+    if kind is TurnKind.VOID:
+        return EndReason.OVERLONG if used >= budget else EndReason.VOID
+    return None
+
+
+def end_after_observation(
+    turn_text: str, printed_final_answer: bool, used: int, budget: int, last_turn: bool
+) -> EndReason | None:
+    """The turn rule after a code turn's observation is appended (``used`` of ``budget`` tokens): an answer in
+    the turn or in the program's output ends it, then the budget, then the turn limit; None: another turn."""
+    if has_final_answer(turn_text) or printed_final_answer:
+        return EndReason.ANSWER
+    if used >= budget:
+        return EndReason.OVERLONG
+    if last_turn:
+        return EndReason.MAX_TURNS
+    return None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
+
+from simpletir.protocol import EndReason, TurnKind
 
 VOID_TURN = "void_turn"
 OVERLONG = "tir_overlong"
@@ -29,15 +30,6 @@ TURN_SPANS = "tir_turn_spans"
 
 CODE_ERROR_STATUSES = frozenset({"error", "memory", "killed"})
 """Statuses that mean the model's program failed (``timeout`` and ``sandbox_error`` are counted apart)."""
-
-
-class EndReason(str, Enum):
-    """Why a trajectory ended."""
-
-    ANSWER = "answer"
-    VOID = "void"
-    MAX_TURNS = "max_turns"
-    OVERLONG = "overlong"
 
 
 @dataclass
@@ -58,7 +50,7 @@ class TIRRecord:
     @property
     def void(self) -> bool:
         """True when a turn had neither a complete code block nor a final answer."""
-        return "void" in self.turn_kinds
+        return TurnKind.VOID.value in self.turn_kinds
 
     @property
     def overlong(self) -> bool:
@@ -87,8 +79,8 @@ class TIRRecord:
         fields = fields if isinstance(fields, Mapping) else {}
         reason = fields.get(END_REASON)
         kinds = [str(k) for k in fields.get(TURN_KINDS) or []]
-        if fields.get(VOID_TURN) and "void" not in kinds:
-            kinds.append("void")
+        if fields.get(VOID_TURN) and TurnKind.VOID.value not in kinds:
+            kinds.append(TurnKind.VOID.value)
         return cls(
             turn_kinds=kinds,
             turn_spans=[(int(start), int(end)) for start, end in fields.get(TURN_SPANS) or []],

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-SCHEMA_VERSION = 1
+from simpletir.protocol import EndReason, TurnKind
 
-EndReason = Literal["answer", "void", "max_turns", "budget", "failed"]
-"""Why a trajectory ended: a final answer, a void turn, the turn limit, the token budget, or a request failure."""
+SCHEMA_VERSION = 2
+"""2: end reasons are ``simpletir.protocol.EndReason`` (``overlong`` where version 1 wrote ``budget``; a void
+turn that used up the budget ends ``overlong``, and ``void`` is any void turn, as in training)."""
+OLD_END_REASONS = {"budget": EndReason.OVERLONG.value}
+"""Version-1 end reasons that version 2 names differently."""
 
 
 class TurnRecord(BaseModel):
     """One generation turn: the model's text, its code block and what executing it produced."""
 
+    model_config = ConfigDict(use_enum_values=True)  # ``kind`` is stored as its string value
+
     index: int
     text: str
-    kind: Literal["code", "answer", "void"]
+    kind: TurnKind
     finish_reason: str | None = None
     completion_tokens: int = 0
     requests: int = 1
@@ -34,6 +39,8 @@ class TurnRecord(BaseModel):
 
 class TrajectoryRecord(BaseModel):
     """One sampled solution of one problem, graded."""
+
+    model_config = ConfigDict(use_enum_values=True)  # ``end_reason`` is stored as its string value
 
     benchmark: str
     problem_id: str
@@ -101,12 +108,21 @@ def save_result(result: EvalResult, path: Path) -> None:
     tmp.replace(path)
 
 
+def upgrade_trajectory(data: dict[str, Any]) -> dict[str, Any]:
+    """A trajectory record of any schema version as the current one reads it (``OLD_END_REASONS``)."""
+    reason = data.get("end_reason")
+    return {**data, "end_reason": OLD_END_REASONS.get(reason, reason)} if reason in OLD_END_REASONS else data
+
+
 def load_result(path: Path) -> EvalResult:
     """Read a result file; raises ``ResultFileError`` with the reason when it cannot be used."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultFileError(f"cannot read result file {path}: {exc}") from exc
+    if isinstance(data, dict) and data.get("schema_version", 1) < SCHEMA_VERSION:
+        data = {**data, "schema_version": SCHEMA_VERSION}
+        data["trajectories"] = [upgrade_trajectory(t) for t in data.get("trajectories") or []]
     try:
         return EvalResult.model_validate(data)
     except ValidationError as exc:
@@ -125,8 +141,8 @@ def load_checkpoint(path: Path) -> list[TrajectoryRecord]:
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
-                records.append(TrajectoryRecord.model_validate_json(line))
-            except ValidationError:
+                records.append(TrajectoryRecord.model_validate(upgrade_trajectory(json.loads(line))))
+            except (ValidationError, json.JSONDecodeError, TypeError, AttributeError):
                 continue
     return records
 

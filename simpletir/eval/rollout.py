@@ -25,16 +25,26 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
+from simpletir.agent_config import TIRAgentConfig
 from simpletir.code_runner import CodeRunSettings, run_code_block
 from simpletir.eval.benchmarks import Problem
 from simpletir.eval.completion import Completion, CompletionBackend, CompletionError, UnsupportedServerError
-from simpletir.eval.records import EndReason, TrajectoryRecord, TurnRecord
-from simpletir.protocol import TurnKind, classify_turn, find_first_code_block, has_final_answer
+from simpletir.eval.records import TrajectoryRecord, TurnRecord
+from simpletir.protocol import (
+    CODE_FENCE,
+    MAX_REQUESTS_PER_TURN,
+    EndReason,
+    TurnKind,
+    classify_turn,
+    end_after_observation,
+    end_after_turn,
+    find_first_code_block,
+)
 from simpletir.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
 
-FENCE = "```"
+FENCE = CODE_FENCE
 TokenCounter = Callable[[str], int]
 Grader = Callable[[TrajectoryRecord], dict[str, Any]]
 
@@ -46,18 +56,19 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class RolloutSettings:
-    """Sampling and turn limits of one evaluation (defaults: the paper's evaluation settings)."""
+    """Sampling and turn limits of one evaluation (defaults: the paper's evaluation settings, the training
+    config's validation values ``simpletir.agent.val_max_turns`` / ``val_max_tokens_per_turn``)."""
 
-    max_turns: int = 10
+    max_turns: int = TIRAgentConfig.val_max_turns
     """Turns per trajectory (generations); 10 in the paper's evaluation."""
-    max_tokens_per_turn: int = 12_000
+    max_tokens_per_turn: int = TIRAgentConfig.val_max_tokens_per_turn
     """New tokens per turn (over all requests of the turn)."""
     max_response_tokens: int = 36_000
     """Response budget: model tokens plus observation tokens."""
     temperature: float = 1.0
     top_p: float = 1.0
     stop_strategy: Literal["fence", "cut"] = "fence"
-    max_requests_per_turn: int = 64
+    max_requests_per_turn: int = MAX_REQUESTS_PER_TURN
     """Fence strategy: requests one turn may take before it is ended as cut off."""
     seed: int | None = None
     """Base seed; request ``r`` of trajectory ``t`` is sent ``seed + 100_003 * t + r``."""
@@ -161,19 +172,16 @@ class TrajectoryRunner:
             question=problem.question,
             ground_truth=problem.ground_truth,
             prompt=prompt,
-            end_reason="max_turns",
+            end_reason=EndReason.MAX_TURNS,
             prompt_tokens=self.count_tokens(prompt),
         )
         response = ""
         used = 0
         requests = 0
-        end: EndReason = "max_turns"
+        end: EndReason | None = None
         try:
             for index in range(s.max_turns):
                 budget = min(s.max_tokens_per_turn, s.max_response_tokens - used)
-                if budget <= 0:
-                    end = "budget"
-                    break
                 turn = await self._generate_turn(prompt + response, budget, trajectory, requests)
                 requests += turn.requests
                 used += turn.tokens
@@ -188,11 +196,8 @@ class TrajectoryRunner:
                 )
                 record.turns.append(entry)
                 response += turn.text
-                if kind is TurnKind.VOID:
-                    end = "void"
-                    break
-                if kind is TurnKind.ANSWER:
-                    end = "answer"
+                end = end_after_turn(kind, used, s.max_response_tokens)
+                if end is not None:
                     break
                 block = find_first_code_block(turn.text)
                 assert block is not None  # classify_turn said CODE
@@ -206,17 +211,17 @@ class TrajectoryRunner:
                 entry.observation_tokens = self.count_tokens(run.observation) if run.observation else 0
                 used += entry.observation_tokens
                 response += run.observation
-                if has_final_answer(turn.text) or run.printed_final_answer:
-                    end = "answer"
+                end = end_after_observation(
+                    turn.text, run.printed_final_answer, used, s.max_response_tokens, index + 1 >= s.max_turns
+                )
+                if end is not None:
                     break
-            else:
-                end = "max_turns"
         except CompletionError as exc:
-            end = "failed"
+            end = EndReason.FAILED
             record.error = str(exc)
         record.response = response
-        record.end_reason = end
-        record.void = end == "void"
+        record.end_reason = end or EndReason.MAX_TURNS  # no turn at all: max_turns < 1
+        record.void = any(turn.kind == TurnKind.VOID.value for turn in record.turns)
         record.response_tokens = used
         record.elapsed_s = time.monotonic() - started
         return record
@@ -257,7 +262,7 @@ async def run_trajectories(
         nonlocal done, correct, failed_first
         async with semaphore:
             record = await runner.run(job.problem, job.prompt, job.sample_index, job.index)
-        if record.end_reason != "failed":
+        if record.end_reason != EndReason.FAILED:
             graded = await asyncio.to_thread(grader, record)
             record.answer = graded.get("pred") or None
             record.correct = bool(graded.get("acc", False))
@@ -265,7 +270,7 @@ async def run_trajectories(
         if on_record is not None:
             on_record(record)
         done += 1
-        if done <= first_batch and record.end_reason == "failed":
+        if done <= first_batch and record.end_reason == EndReason.FAILED:
             failed_first += 1
             if failed_first == first_batch:
                 raise UnsupportedServerError(

@@ -55,6 +55,28 @@ def test_result_file_round_trips(tmp_path: Path) -> None:
     assert load_result(tmp_path / "r.json") == a
 
 
+def test_a_version_1_result_file_reads_with_the_end_reasons_renamed(tmp_path: Path) -> None:
+    """Schema 1 wrote ``budget`` where training wrote ``overlong``; schema 2 has one name (and a checkpoint line
+    of a version-1 run, resumed, reads the same way)."""
+    import json
+
+    from simpletir.eval.records import SCHEMA_VERSION, load_checkpoint
+
+    current = make_result("r", {"x": [True, False]})
+    data = json.loads(current.model_dump_json())
+    data["schema_version"] = 1
+    data["trajectories"][0]["end_reason"] = "budget"
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = load_result(tmp_path / "old.json")
+    assert old.schema_version == SCHEMA_VERSION == 2
+    assert [t.end_reason for t in old.trajectories] == [
+        "overlong",
+        *[t.end_reason for t in current.trajectories[1:]],
+    ]
+    (tmp_path / "part.jsonl").write_text(json.dumps(data["trajectories"][0]) + "\n")
+    assert [t.end_reason for t in load_checkpoint(tmp_path / "part.jsonl")] == ["overlong"]
+
+
 def test_a_benchmark_a_run_did_not_run_is_not_drawn_as_zero() -> None:
     a = make_result("run-a", {"aime": [True, False], "math": [True, True]})
     b = make_result("run-b", {"aime": [True, True]})  # no math

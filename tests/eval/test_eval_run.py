@@ -119,7 +119,7 @@ LOOP = ["Again.\n```python\nprint(1)\n```"] * 12
     [
         (["--max-turns", "3"], "max_turns", 3, "code"),
         # 1 char = 1 token in the stand-in; a turn is 30 tokens, an observation ~7 (estimate)
-        (["--max-response-tokens", "60"], "budget", 2, "code"),
+        (["--max-response-tokens", "60"], "overlong", 2, "code"),
         (["--max-tokens-per-turn", "20"], "void", 1, "void"),  # cut inside the code block
     ],
 )

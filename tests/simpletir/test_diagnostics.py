@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from simpletir.diagnostics import DiagnosticsConfig, compute_diagnostics, token_labels, turn_rates
-from simpletir.trajectory import EndReason, TIRRecord
+from simpletir.protocol import EndReason
+from simpletir.trajectory import TIRRecord
 
 P = math.log  # log-prob of a token sampled with probability p
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from simpletir.filters import FilterConfig, compute_keep_mask, filter_metrics, mask_rows
-from simpletir.trajectory import EndReason, TIRRecord
+from simpletir.protocol import EndReason
+from simpletir.trajectory import TIRRecord
 
 NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
 

@@ -10,10 +10,13 @@ import pytest
 from simpletir.protocol import (
     FINAL_ANSWER_PRELUDE,
     TIR_INSTRUCTION,
+    EndReason,
     TurnKind,
     build_program,
     build_prompt_messages,
     classify_turn,
+    end_after_observation,
+    end_after_turn,
     find_first_code_block,
     format_observation,
     observation_body,
@@ -103,3 +106,39 @@ def test_truncation_keeps_head_and_tail() -> None:
 def test_format_observation() -> None:
     assert format_observation("4\n") == "\nCode execution result: 4\n\n"
     assert format_observation("") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "used", "budget", "end"),
+    [
+        ("The answer is \\boxed{4}.", 10, 100, EndReason.ANSWER),
+        ("I am not sure.", 10, 100, EndReason.VOID),
+        ("I am not sure how to", 100, 100, EndReason.OVERLONG),  # a void turn cut by the budget
+        ("```python\nprint(1)\n```", 100, 100, None),  # code runs even when the budget is spent
+    ],
+)
+def test_the_turn_rule_after_a_turn(text: str, used: int, budget: int, end: EndReason | None) -> None:
+    assert end_after_turn(classify_turn(text), used, budget) is end
+
+
+@pytest.mark.parametrize(
+    ("text", "printed", "used", "budget", "last", "end"),
+    [
+        ("```python\nprint(1)\n```", True, 10, 100, False, EndReason.ANSWER),  # final_answer() in the code
+        ("\\boxed{1}\n```python\nprint(1)\n```", False, 10, 100, False, EndReason.ANSWER),
+        (
+            "```python\nprint(1)\n```",
+            False,
+            100,
+            100,
+            True,
+            EndReason.OVERLONG,
+        ),  # the budget before the turn limit
+        ("```python\nprint(1)\n```", False, 10, 100, True, EndReason.MAX_TURNS),
+        ("```python\nprint(1)\n```", False, 10, 100, False, None),
+    ],
+)
+def test_the_turn_rule_after_an_observation(
+    text: str, printed: bool, used: int, budget: int, last: bool, end: EndReason | None
+) -> None:
+    assert end_after_observation(text, printed, used, budget, last) is end

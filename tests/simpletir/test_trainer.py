@@ -11,8 +11,9 @@ from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from simpletir.filters import FilterConfig
 from simpletir.grad_norm import UnmaskedGradNormDetachWorker, UnmaskedGradNormWorker
+from simpletir.protocol import EndReason
 from simpletir.trainer import TRAINER_MODE, SimpleTIRTrainer, filter_rows, mask_field, rows_to_filter_inputs
-from simpletir.trajectory import EndReason, TIRRecord
+from simpletir.trajectory import TIRRecord
 
 NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
 

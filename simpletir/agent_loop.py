@@ -20,8 +20,9 @@ from uuid import uuid4
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 from verl.experimental.agent_loop.tool_agent_loop import SPEC_DECODE_EXTRA_KEYS
 
-from simpletir.agent_config import SandboxSettings, load_agent_settings
+from simpletir.agent_config import SandboxSettings
 from simpletir.code_runner import run_code_block
+from simpletir.config import simpletir_config
 from simpletir.protocol import (
     CODE_FENCE,
     MAX_REQUESTS_PER_TURN,
@@ -102,7 +103,8 @@ class SimpleTIRAgentLoop(AgentLoopBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.settings, self.sandbox_settings = load_agent_settings(self.config)
+        settings = simpletir_config(self.config)  # parsed once per worker, not per trajectory
+        self.settings, self.sandbox_settings = settings.agent, settings.sandbox
         self.response_length = int(self.rollout_config.response_length)
         eos = self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}

@@ -29,6 +29,9 @@ from simpletir.settings import build_settings, plain
 from simpletir.trajectory import CODE_ERROR_STATUSES, TIRRecord
 
 PREFIX = "simpletir_diag/"
+VERL_CLIP_RATIO = 0.2
+"""verl's actor default for both clip ratios, for a config with no actor section (``SimpleTIRConfig`` fills in
+the actor's values otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,10 @@ class DiagnosticsConfig:
     """A sampled token is low-probability below each of these probabilities."""
     post_observation_tokens: int = 16
     """How many sampled tokens after an observation count as ``post_obs``."""
-    clip_ratio_low: float = 0.2
-    """PPO clip range below 1 (verl's ``actor.clip_ratio_low``; the trainer passes the actor's value)."""
-    clip_ratio_high: float = 0.28
-    """PPO clip range above 1 (verl's ``actor.clip_ratio_high``)."""
+    clip_ratio_low: float | None = None
+    """PPO clip range below 1; None (the default): the actor's ``actor_rollout_ref.actor.clip_ratio_low``."""
+    clip_ratio_high: float | None = None
+    """PPO clip range above 1; None (the default): the actor's ``actor_rollout_ref.actor.clip_ratio_high``."""
     unmasked_grad_norm: bool = False
     """Also log ``simpletir_diag/grad_norm_unmasked``: the gradient norm the step's actor update would have
     had without the filter's masks (verl's ``actor/grad_norm`` stays the masked one), on steps where the
@@ -53,9 +56,9 @@ class DiagnosticsConfig:
     refuses to start); see ``simpletir.grad_norm``."""
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, **defaults: Any) -> DiagnosticsConfig:
-        """Build from the ``simpletir.diagnostics`` section (see ``build_settings``); ``defaults`` fill what it leaves out."""
-        config = build_settings(cls, {**defaults, **dict(plain(data) or {})}, "simpletir.diagnostics")
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> DiagnosticsConfig:
+        """Build from the ``simpletir.diagnostics`` section (see ``build_settings``)."""
+        config = build_settings(cls, dict(plain(data) or {}), "simpletir.diagnostics")
         if config.post_observation_tokens < 0 or not all(0 < t < 1 for t in config.low_prob_thresholds):
             raise ValueError(
                 "simpletir.diagnostics: post_observation_tokens >= 0 and thresholds in (0, 1) required"
@@ -93,7 +96,9 @@ def _ratio_stats(log_ratio: torch.Tensor, config: DiagnosticsConfig, name: str) 
     if log_ratio.numel() == 0:
         return {}
     ratio = log_ratio.exp()
-    outside = (ratio < 1 - config.clip_ratio_low) | (ratio > 1 + config.clip_ratio_high)
+    low = VERL_CLIP_RATIO if config.clip_ratio_low is None else config.clip_ratio_low
+    high = VERL_CLIP_RATIO if config.clip_ratio_high is None else config.clip_ratio_high
+    outside = (ratio < 1 - low) | (ratio > 1 + high)
     return {
         f"{name}/log_ratio_std": float(log_ratio.std(unbiased=False)),
         f"{name}/log_ratio_abs_max": float(log_ratio.abs().max()),

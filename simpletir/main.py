@@ -59,15 +59,14 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 def validate(config: DictConfig) -> None:
     """Check what verl cannot check for us: our section, the files it names, the batch sizes."""
-    from simpletir.agent_config import load_agent_settings
-    from simpletir.filters import FilterConfig
+    from simpletir.config import SimpleTIRConfig
     from simpletir.sandbox import BACKENDS
 
     try:
-        agent, sandbox = load_agent_settings(config)
-        FilterConfig.from_mapping((config.get("simpletir") or {}).get("filter"))
+        settings = SimpleTIRConfig.from_trainer_config(config)
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
+    agent, sandbox = settings.agent, settings.sandbox
     if sandbox.backend not in BACKENDS:
         raise ConfigError(f"simpletir.sandbox.backend={sandbox.backend!r}; choose one of {sorted(BACKENDS)}")
     for key in (

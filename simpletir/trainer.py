@@ -28,6 +28,7 @@ from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
 from verl.trainer.ppo.v1.trainer_separate_async import PPOTrainerSeparateAsync
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from simpletir.config import simpletir_config
 from simpletir.diagnostics import PREFIX as DIAG_PREFIX
 from simpletir.diagnostics import DiagnosticsConfig, compute_diagnostics
 from simpletir.filters import METRIC_PREFIX, FilterConfig, compute_keep_mask, filter_metrics, mask_rows
@@ -143,14 +144,9 @@ class VoidTurnFilterMixin:
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        section = config.get("simpletir") or {}
-        self.filter_config = FilterConfig.from_mapping(section.get("filter"))
-        actor = config.actor_rollout_ref.actor
-        self.diagnostics_config = DiagnosticsConfig.from_mapping(
-            section.get("diagnostics"),
-            clip_ratio_low=actor.clip_ratio_low,
-            clip_ratio_high=actor.clip_ratio_high,
-        )
+        settings = simpletir_config(config)
+        self.filter_config = settings.filter
+        self.diagnostics_config = settings.diagnostics
         if self.diagnostics_config.unmasked_grad_norm:
             check_supported(config, self.parameter_sync_step)
         self._skip_actor_update = False

@@ -91,5 +91,5 @@ def test_config_is_checked() -> None:
         DiagnosticsConfig.from_mapping({"thresholds": [0.1]})
     with pytest.raises(ValueError, match="thresholds"):
         DiagnosticsConfig.from_mapping({"low_prob_thresholds": [2.0]})
-    config = DiagnosticsConfig.from_mapping({"low_prob_thresholds": [0.01]}, clip_ratio_high=0.3)
+    config = DiagnosticsConfig.from_mapping({"low_prob_thresholds": [0.01], "clip_ratio_high": 0.3})
     assert config.low_prob_thresholds == (0.01,) and config.clip_ratio_high == 0.3

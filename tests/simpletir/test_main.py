@@ -73,3 +73,53 @@ def test_smoke_recipe_without_gpu_stops_before_preparing_data(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "training needs a CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["+simpletir.diagnostics.foo=1"], r"unknown key\(s\) \['foo'\] in simpletir.diagnostics"),
+        (["+simpletir.foo=1"], r"unknown key\(s\) \['foo'\] in simpletir;"),
+        (
+            ["simpletir.agent.max_turns=3", "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=4"],
+            "max_assistant_turns=4 differ",
+        ),
+        (
+            [
+                "simpletir.agent.code.max_observation_chars=300",
+                "actor_rollout_ref.rollout.multi_turn.max_tool_response_length=400",
+            ],
+            "max_tool_response_length=400 differ",
+        ),
+    ],
+)
+def test_the_whole_section_is_checked_at_dry_run(
+    overrides: list[str], message: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    with pytest.raises(ConfigError, match=message):
+        compose_config(overrides)
+
+
+def test_values_verl_names_are_read_from_verl_and_the_clip_ratios_from_the_actor(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simpletir.config import SimpleTIRConfig
+
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    default = SimpleTIRConfig.from_trainer_config(compose_config([]))
+    assert (default.agent.max_turns, default.agent.code.max_observation_chars) == (5, 512)  # the paper's
+    assert (default.diagnostics.clip_ratio_low, default.diagnostics.clip_ratio_high) == (0.2, 0.28)
+    settings = SimpleTIRConfig.from_trainer_config(
+        compose_config(
+            [
+                "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=7",
+                "actor_rollout_ref.rollout.multi_turn.max_tool_response_length=300",
+                "actor_rollout_ref.actor.clip_ratio_high=0.4",
+            ]
+        )
+    )
+    assert (settings.agent.max_turns, settings.agent.code.max_observation_chars) == (7, 300)
+    assert settings.diagnostics.clip_ratio_high == 0.4  # it was 0.28 whatever the actor's was
+    own = SimpleTIRConfig.from_trainer_config(compose_config(["+simpletir.diagnostics.clip_ratio_high=0.5"]))
+    assert own.diagnostics.clip_ratio_high == 0.5

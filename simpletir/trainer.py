@@ -176,7 +176,11 @@ class VoidTurnFilterMixin:
         zero, and AdamW's weight decay and momentum would still move the weights. With
         ``simpletir.diagnostics.unmasked_grad_norm``, the masks as they were are kept in ``UNMASKED_FIELDS``.
         """
-        batch = super()._compute_advantage(batch, metrics)
+        return self._mask_rejected(super()._compute_advantage(batch, metrics), metrics)
+
+    def _mask_rejected(self, batch: Any, metrics: dict) -> Any:
+        """Read the step's rows back from the TransferQueue, run the filter, and write ``response_mask`` /
+        ``loss_mask`` = 0 for the rejected rows into it (the rest untouched); sets ``_skip_actor_update``."""
         fields = [
             "uid",
             "rm_scores",

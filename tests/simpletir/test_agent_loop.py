@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -272,7 +271,17 @@ async def test_tiny_real_model_trajectory_is_consistent() -> None:
     assert 0 < len(output.response_ids) <= 96
     assert len(output.response_ids) == len(output.response_mask) == len(output.response_logprobs)
     assert all(lp <= 0.0 for lp in output.response_logprobs)
-    assert output.extra_fields["tir_end_reason"] in {"answer", "void", "max_turns", "overlong"}
+    # the end follows the turn rule from what the record says the turns were
+    kinds, end = output.extra_fields["tir_turn_kinds"], output.extra_fields["tir_end_reason"]
+    out_of_budget = len(output.response_ids) >= 96
+    if kinds[-1] == "void":
+        assert end == ("overlong" if out_of_budget else "void")
+    elif kinds[-1] == "answer":
+        assert end == "answer"
+    else:
+        assert end in {"answer", "overlong", "max_turns"}
+        assert (end == "max_turns") <= (len(kinds) == 5 and not out_of_budget)
+        assert (end == "overlong") <= out_of_budget
 
 
 async def test_256_concurrent_trajectories_with_the_real_sandbox() -> None:
@@ -284,9 +293,9 @@ async def test_256_concurrent_trajectories_with_the_real_sandbox() -> None:
         loop = make_agent_loop(SimpleTIRAgentLoop, server, tokenizer, sandbox=sandbox_options())
         return await loop.run({}, raw_prompt=PROMPT)
 
-    start = time.monotonic()
-    outputs = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(256))), timeout=120)
-    assert time.monotonic() - start < 120
+    outputs = await asyncio.wait_for(
+        asyncio.gather(*(one(i) for i in range(256))), timeout=120
+    )  # a hang guard
     for i, output in enumerate(outputs):
         assert (0, f"\nCode execution result: {i * 2}\n\n") in segments(output)
         assert output.extra_fields["tir_end_reason"] == "answer"

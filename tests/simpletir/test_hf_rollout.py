@@ -135,12 +135,17 @@ async def test_abort_returns_aborted_and_parks_new_requests_until_resume(
     running = asyncio.ensure_future(server.generate(PROMPT, long, "a"))
     while not started.is_set():
         await asyncio.sleep(0.01)
+    queued = asyncio.ensure_future(server.generate(PROMPT, long, "q"))  # waits for the next batch
+    while not server._queue._pending:
+        await asyncio.sleep(0)
     result = await server.abort_all_requests()
+    assert result["aborted_count"] == 1  # the queued request; the running one is stopped by the generator
     assert (await running).stop_reason == "aborted"
-    assert result["aborted_count"] >= 0
+    assert (await queued).stop_reason == "aborted" and (await queued).token_ids == []
     parked = asyncio.ensure_future(server.generate(PROMPT, {"max_tokens": 2}, "b"))
-    await asyncio.sleep(0.05)
-    assert not parked.done()
+    for _ in range(20):  # no thread is involved before a request is queued: these turns of the loop suffice
+        await asyncio.sleep(0)
+    assert not parked.done() and not server._queue._pending  # parked before the queue, not generated
     await server.resume_generation()
     assert (await parked).stop_reason == "completed"
 

@@ -222,3 +222,60 @@ def test_the_unmasked_grad_norm_is_refused_on_the_gpu_recipes_shape(composed_con
     config.simpletir.diagnostics.unmasked_grad_norm = True
     with pytest.raises(ValueError, match="one rank"):
         SimpleTIRTrainer(config)
+
+
+@pytest.fixture(scope="module")
+def transfer_queue():
+    """A real local TransferQueue (one storage unit), as verl's task runner starts it (``tq.init``)."""
+    import ray
+    import transfer_queue as tq
+    from omegaconf import OmegaConf
+
+    ray.init(num_cpus=4, include_dashboard=False)
+    try:
+        tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
+        yield tq
+    finally:
+        tq.close()
+        ray.shutdown()
+
+
+def filter_trainer(config: FilterConfig) -> SimpleTIRTrainer:
+    """The trainer's hook alone: what ``_mask_rejected`` reads of the trainer, nothing of verl's set-up."""
+    from omegaconf import OmegaConf
+
+    from simpletir.diagnostics import DiagnosticsConfig
+
+    trainer = object.__new__(SimpleTIRTrainer)
+    trainer.filter_config = config
+    trainer.diagnostics_config = DiagnosticsConfig(enable=False)
+    trainer.config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"calculate_log_probs": False}}})
+    return trainer
+
+
+def test_the_filter_writes_zero_masks_for_rejected_rows_into_the_transfer_queue(transfer_queue) -> None:
+    """The hook's one write, against a real TransferQueue: rejected rows' ``response_mask`` and ``loss_mask``
+    become all zero, every other row and every other field is left as it was."""
+    from transfer_queue import KVBatchMeta
+
+    specs = [*GROUP, ("g1", 4, True, False), ("g1", 2, False, True), ("g1", 6, False, False)]
+    rows = transfer_queue_rows(specs)
+    keys = [f"k{i}" for i in range(len(rows))]
+    data = list_of_dict_to_tensordict(rows)
+    transfer_queue.kv_batch_put(keys=keys, partition_id="train", fields=data, tags=[{} for _ in keys])
+    batch = KVBatchMeta(keys=keys, tags=[{} for _ in keys], partition_id="train")
+    metrics: dict = {}
+    filter_trainer(NO_GROUP_FILTERS)._mask_rejected(batch, metrics)
+    after = transfer_queue.kv_batch_get(
+        keys=keys, partition_id="train", select_fields=["response_mask", "loss_mask", "rm_scores"]
+    )
+    for i, (_, length, void, _) in enumerate(specs):
+        for name in ("response_mask", "loss_mask"):
+            mask = after[name][i]
+            assert len(mask) == length
+            assert torch.equal(
+                mask,
+                torch.zeros(length, dtype=torch.int64) if void else torch.ones(length, dtype=torch.int64),
+            )
+        assert torch.equal(after["rm_scores"][i], rows[i]["rm_scores"])
+    assert metrics["simpletir/masked_trajectories"] == 2.0 and metrics["simpletir/skipped_update"] == 0.0

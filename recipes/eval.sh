@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Evaluate a checkpoint on AIME24, AIME25, AMC23 and MATH500 with the paper's settings
-# (32 samples, temperature 1.0, top-p 1.0, 10 turns, 12k tokens per turn, 36k per response).
+# (32 samples, temperature 1.0, top-p 1.0; simpletir-eval's defaults: 10 turns, 12k tokens per turn, 36k per response).
 # Starts `vllm serve` on this machine unless --url points at a running OpenAI-compatible server (one that
 # serves /v1/completions): on a CUDA GPU, or on the CPU with vLLM's CPU build (`--device cpu`, chosen by itself
 # when no GPU is visible). Checks the options, the data and the output directory before it starts anything.
@@ -111,9 +111,6 @@ RUN_ARGS=(
   "${LIMIT[@]}"
   --temperature 1.0
   --top-p 1.0
-  --max-turns 10
-  --max-tokens-per-turn 12000
-  --max-response-tokens 36000
   --concurrency "$CONCURRENCY"
   --output-dir "$OUTPUT_DIR"
   "${EXTRA[@]}"

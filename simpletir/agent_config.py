@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import PositiveInt
 
 from simpletir.code_runner import CodeRunSettings
+from simpletir.sandbox.factory import BACKENDS
 from simpletir.sandbox.transport import TOKEN_ENV
 from simpletir.settings import build_settings, plain
 
@@ -61,6 +62,10 @@ def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
     code = build_settings(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
     agent_cfg = build_settings(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
     sandbox_cfg = build_settings(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
+    if sandbox_cfg.backend not in BACKENDS:
+        raise ValueError(
+            f"simpletir.sandbox.backend={sandbox_cfg.backend!r}; choose one of {sorted(BACKENDS)}"
+        )
     if "token" in sandbox_cfg.options:
         raise ValueError(
             f"simpletir.sandbox.options.token would be printed and logged with the config; "

@@ -25,7 +25,9 @@ from simpletir.code_runner import run_code_block
 from simpletir.config import simpletir_config
 from simpletir.protocol import (
     CODE_FENCE,
+    EVAL_AGENT,
     MAX_REQUESTS_PER_TURN,
+    TRAIN_AGENT,
     classify_turn,
     end_after_observation,
     end_after_turn,
@@ -95,7 +97,7 @@ def shared_sandbox(settings: SandboxSettings) -> Sandbox:
     return sandbox
 
 
-@register("simpletir_agent")
+@register(TRAIN_AGENT)
 class SimpleTIRAgentLoop(AgentLoopBase):
     """SimpleTIR's turn loop with training settings (see module docstring)."""
 
@@ -248,7 +250,7 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         return low
 
 
-@register("simpletir_agent_eval")
+@register(EVAL_AGENT)
 class SimpleTIREvalAgentLoop(SimpleTIRAgentLoop):
     """The same loop with evaluation settings (``val_max_turns``, ``val_max_tokens_per_turn``)."""
 

@@ -60,15 +60,11 @@ def compose_config(overrides: list[str]) -> DictConfig:
 def validate(config: DictConfig) -> None:
     """Check what verl cannot check for us: our section, the files it names, the batch sizes."""
     from simpletir.config import SimpleTIRConfig
-    from simpletir.sandbox import BACKENDS
 
     try:
-        settings = SimpleTIRConfig.from_trainer_config(config)
+        agent = SimpleTIRConfig.from_trainer_config(config).agent
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    agent, sandbox = settings.agent, settings.sandbox
-    if sandbox.backend not in BACKENDS:
-        raise ConfigError(f"simpletir.sandbox.backend={sandbox.backend!r}; choose one of {sorted(BACKENDS)}")
     for key in (
         "reward.custom_reward_function.path",
         "actor_rollout_ref.rollout.agent.agent_loop_config_path",

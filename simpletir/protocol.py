@@ -35,6 +35,11 @@ TIR_INSTRUCTION = (
 )
 """The paper's instruction; the question follows it directly in the user message."""
 
+TRAIN_AGENT = "simpletir_agent"
+"""The agent loop's name in verl's registry (a row's ``agent_name``): training settings."""
+EVAL_AGENT = "simpletir_agent_eval"
+"""The same loop with validation settings (``val_max_turns``, ``val_max_tokens_per_turn``)."""
+
 FINAL_ANSWER_PRELUDE = 'def final_answer(result):\n    print(f"\\\\boxed{{{result}}}")\n\n'
 """Prepended to every executed code block, so ``final_answer(x)`` prints ``\\boxed{x}``."""
 
@@ -117,6 +122,20 @@ def build_user_content(question: str, instruction: str = TIR_INSTRUCTION) -> str
 def build_prompt_messages(question: str, instruction: str = TIR_INSTRUCTION) -> list[dict[str, str]]:
     """Return the chat messages of a TIR prompt (one user message, no system message of our own)."""
     return [{"role": "user", "content": build_user_content(question, instruction)}]
+
+
+def verl_row(data_source: str, question: str, answer: str, extra_info: dict, train: bool) -> dict:
+    """One row of a verl RL dataset in the columns every data file here has (DESIGN: ``data_source``, ``prompt``
+    as chat messages with the instruction, ``ability``, ``reward_model.ground_truth``, ``extra_info``,
+    ``agent_name``)."""
+    return {
+        "data_source": data_source,
+        "prompt": build_prompt_messages(question),
+        "ability": "math",
+        "reward_model": {"style": "rule", "ground_truth": answer},
+        "extra_info": extra_info,
+        "agent_name": TRAIN_AGENT if train else EVAL_AGENT,
+    }
 
 
 def find_first_code_block(text: str) -> CodeBlock | None:

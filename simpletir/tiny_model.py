@@ -34,7 +34,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from simpletir.protocol import FINAL_ANSWER_MARKER, OBSERVATION_PREFIX, OBSERVATION_SUFFIX, build_user_content
+from simpletir.protocol import (
+    FINAL_ANSWER_MARKER,
+    OBSERVATION_PREFIX,
+    OBSERVATION_SUFFIX,
+    build_user_content,
+    verl_row,
+)
 
 DATA_SOURCE = "tiny_arith"
 CHAT_TEMPLATE = (
@@ -155,18 +161,17 @@ def prompt_messages(problem: Problem) -> list[dict[str, str]]:
     return [{"role": "user", "content": build_user_content(problem.question)}]
 
 
-def verl_rows(problems: list[Problem], split: str, agent_name: str) -> list[dict[str, Any]]:
-    """Rows in the columns ``simpletir-prepare-data`` writes (verl's RL dataset format)."""
+def verl_rows(problems: list[Problem], split: str) -> list[dict[str, Any]]:
+    """Rows in the columns ``simpletir-prepare-data`` writes (``simpletir.protocol.verl_row``)."""
     return [
-        {
-            "data_source": DATA_SOURCE,
-            "prompt": prompt_messages(problem),
-            "ability": "math",
-            "reward_model": {"style": "rule", "ground_truth": str(problem.answer)},
-            "extra_info": {"index": index, "split": split, "question": problem.question},
-            "agent_name": agent_name,
-        }
-        for index, problem in enumerate(problems)
+        verl_row(
+            DATA_SOURCE,
+            p.question,
+            str(p.answer),
+            {"index": i, "split": split, "question": p.question},
+            split == "train",
+        )
+        for i, p in enumerate(problems)
     ]
 
 
@@ -178,8 +183,8 @@ def write_datasets(out_dir: Path, spec: TinyModelSpec = TinyModelSpec()) -> dict
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"train": out_dir / "train.parquet", "val": out_dir / "val.parquet"}
     splits = {
-        "train": verl_rows(train, "train", "simpletir_agent"),
-        "val": verl_rows(val, "test", "simpletir_agent_eval"),
+        "train": verl_rows(train, "train"),
+        "val": verl_rows(val, "test"),
     }
     for name, rows in splits.items():
         pd.DataFrame.from_records(rows).to_parquet(paths[name], index=False)

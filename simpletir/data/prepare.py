@@ -23,10 +23,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from simpletir.protocol import build_prompt_messages
+from simpletir.protocol import verl_row
 
-TRAIN_AGENT = "simpletir_agent"
-EVAL_AGENT = "simpletir_agent_eval"
 BENCHMARKS = ("aime24", "aime25", "amc23", "math500")
 
 
@@ -288,14 +286,7 @@ def _record(
     for key in ("level", "subject"):
         if row.get(key) is not None:
             extra[key] = row[key] if isinstance(row[key], (int, str)) else str(row[key])
-    return {
-        "data_source": spec.name,
-        "prompt": build_prompt_messages(problem),
-        "ability": "math",
-        "reward_model": {"style": "rule", "ground_truth": answer},
-        "extra_info": extra,
-        "agent_name": TRAIN_AGENT if spec.kind == "train" else EVAL_AGENT,
-    }
+    return verl_row(spec.name, problem, answer, extra, train=spec.kind == "train")
 
 
 def write_parquet(records: list[dict[str, Any]], path: Path) -> None:

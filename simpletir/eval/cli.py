@@ -31,6 +31,7 @@ from simpletir.eval.records import (
     save_result,
 )
 from simpletir.eval.rollout import Job, RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
+from simpletir.sandbox.factory import BACKENDS
 
 logger = logging.getLogger("simpletir.eval")
 
@@ -165,16 +166,26 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     sampling.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling")
     sampling.add_argument("--seed", type=int, default=None, help="base seed of per-request seeds")
-    sampling.add_argument("--max-turns", type=int, default=10, help="generations per trajectory")
-    sampling.add_argument("--max-tokens-per-turn", type=int, default=12_000, help="new tokens per turn")
+    defaults = RolloutSettings()  # the paper's evaluation; turns as the training config's validation
     sampling.add_argument(
-        "--max-response-tokens", type=int, default=36_000, help="model + observation tokens per trajectory"
+        "--max-turns", type=int, default=defaults.max_turns, help="generations per trajectory"
+    )
+    sampling.add_argument(
+        "--max-tokens-per-turn", type=int, default=defaults.max_tokens_per_turn, help="new tokens per turn"
+    )
+    sampling.add_argument(
+        "--max-response-tokens",
+        type=int,
+        default=defaults.max_response_tokens,
+        help="model + observation tokens per trajectory",
     )
     sampling.add_argument(
         "--stop-strategy", choices=["fence", "cut"], default="fence", help="how a turn ends at its code block"
     )
     tools = p.add_argument_group("code execution")
-    tools.add_argument("--sandbox", default="local", help="simpletir.sandbox backend")
+    tools.add_argument(
+        "--sandbox", default="local", choices=sorted(BACKENDS), help="simpletir.sandbox backend"
+    )
     tools.add_argument(
         "--sandbox-option",
         type=_key_value,

@@ -200,10 +200,15 @@ def test_a_chat_only_server_stops_the_run_naming_the_endpoint(
     assert not (tmp_path / "o" / "results.json").exists()
 
 
-def test_unknown_sandbox_is_a_clear_error(tmp_path: Path, known_data: Path, capsys) -> None:
-    with ServerThread(scripted_app(Script(KNOWN))) as url:
-        assert run_eval(url, known_data, tmp_path, "nope") == 2
-    assert "cannot create sandbox" in capsys.readouterr().err
+def test_unknown_sandbox_is_a_clear_error_before_anything_starts(
+    tmp_path: Path, known_data: Path, capsys
+) -> None:
+    script = Script(KNOWN)
+    with ServerThread(scripted_app(script)) as url, pytest.raises(SystemExit) as stopped:
+        run_eval(url, known_data, tmp_path, "nope")
+    assert stopped.value.code == 2 and not script.requests  # refused while parsing: no server contacted
+    err = capsys.readouterr().err
+    assert "invalid choice: 'nope'" in err and "'local'" in err
 
 
 def test_fence_strategy_needs_a_server_that_reports_stop_strings(

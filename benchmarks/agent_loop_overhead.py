@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simpletir import agent_loop as agent_loop_module
-from simpletir.agent_loop import SimpleTIRAgentLoop
-from simpletir.protocol import build_prompt_messages
 from simpletir.sandbox import ExecResult, ExecStatus, Sandbox, create_sandbox
-from tests.simpletir.tir_fixtures import ScriptedServer, make_agent_loop, tiny_tokenizer
+from simpletir.tir import agent_loop as agent_loop_module
+from simpletir.tir.agent_loop import SimpleTIRAgentLoop
+from simpletir.tir.protocol import build_prompt_messages
+from tests.tir.tir_fixtures import ScriptedServer, make_agent_loop, tiny_tokenizer
 
 TURN = "Let me check this numerically with a short script.\n```python\nx = 6 * 7\nprint(x)\n```"
 

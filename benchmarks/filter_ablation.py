@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from simpletir.run_report import read_steps  # noqa: E402
+from simpletir.dev.run_report import read_steps  # noqa: E402
 
 NO_GROUP_FILTERS = [
     "simpletir.filter.min_group_reward_std=null",

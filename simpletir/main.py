@@ -93,7 +93,7 @@ def validate(config: DictConfig) -> None:
             file=sys.stderr,
         )
     if config.actor_rollout_ref.rollout.name == "vllm" and os.environ.get("VERL_PLATFORM") == CPU_PLATFORM:
-        from simpletir.vllm_cpu import rollout_config_problems
+        from simpletir.backends.vllm_cpu import rollout_config_problems
 
         problems = rollout_config_problems(config.actor_rollout_ref.rollout)
         if problems:
@@ -128,7 +128,7 @@ def missing_runtime(rollout: str = "vllm") -> str | None:
     """What this machine lacks to train with ``rollout``, or None when it has everything.
 
     ``hf`` (transformers) runs on a CUDA GPU or, with ``VERL_PLATFORM=cpu``, on the CPU; ``vllm`` runs on a CUDA
-    GPU with vLLM installed or, with ``VERL_PLATFORM=cpu``, on vLLM's CPU build (``simpletir.vllm_cpu``);
+    GPU with vLLM installed or, with ``VERL_PLATFORM=cpu``, on vLLM's CPU build (``simpletir.backends.vllm_cpu``);
     ``sglang`` needs a CUDA GPU and SGLang.
     """
     import torch
@@ -139,7 +139,7 @@ def missing_runtime(rollout: str = "vllm") -> str | None:
             return None
         return "a CUDA GPU, or VERL_PLATFORM=cpu to train on the CPU (recipes/train_tiny_cpu.sh sets it)"
     if rollout == "vllm" and on_cpu:
-        from simpletir.vllm_cpu import check_install
+        from simpletir.backends.vllm_cpu import check_install
 
         return check_install(allow_untested=os.environ.get("SIMPLETIR_VLLM_CPU_ANY_VERSION") == "1")
     lacking = []

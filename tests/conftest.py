@@ -71,7 +71,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     from filelock import FileLock
 
-    from simpletir.tiny_model import build_tiny_model
+    from simpletir.dev.tiny_model import build_tiny_model
 
     cache = tmp_path_factory.getbasetemp().parent / "tiny_model_cache"
     cache.mkdir(exist_ok=True)

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from simpletir.agent_config import SandboxSettings, TIRAgentConfig
-    from simpletir.diagnostics import DiagnosticsConfig
-    from simpletir.filters import FilterConfig
+    from simpletir.tir.agent_config import SandboxSettings, TIRAgentConfig
+    from simpletir.trainer.diagnostics import DiagnosticsConfig
+    from simpletir.trainer.filters import FilterConfig
 
 DEFAULTS_NAME = "simpletir_defaults"
 """The hydra config node holding the ``simpletir`` section's defaults (in ``simpletir_trainer.yaml``'s defaults list)."""
@@ -27,9 +27,9 @@ def _lists(value: Any) -> Any:
 
 def simpletir_defaults() -> dict[str, Any]:
     """The ``simpletir`` section with every default of its settings dataclasses."""
-    from simpletir.agent_config import SandboxSettings, TIRAgentConfig
-    from simpletir.diagnostics import DiagnosticsConfig
-    from simpletir.filters import FilterConfig
+    from simpletir.tir.agent_config import SandboxSettings, TIRAgentConfig
+    from simpletir.trainer.diagnostics import DiagnosticsConfig
+    from simpletir.trainer.filters import FilterConfig
 
     return _lists(
         {
@@ -98,10 +98,10 @@ class SimpleTIRConfig:
         Unknown keys anywhere in the section are refused; the diagnostics' clip ratios default to the actor's
         (``actor_rollout_ref.actor.clip_ratio_low/high``); ``VERL_NAMES`` are resolved against verl's values.
         """
-        from simpletir.agent_config import TIRAgentConfig, load_agent_settings
-        from simpletir.diagnostics import DiagnosticsConfig
-        from simpletir.filters import FilterConfig
-        from simpletir.settings import plain
+        from simpletir.config.sections import plain
+        from simpletir.tir.agent_config import TIRAgentConfig, load_agent_settings
+        from simpletir.trainer.diagnostics import DiagnosticsConfig
+        from simpletir.trainer.filters import FilterConfig
 
         section = plain(config.get("simpletir")) if config is not None else None
         section = dict(section or {})

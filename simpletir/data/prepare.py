@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from simpletir.protocol import verl_row
+from simpletir.tir.protocol import verl_row
 
 BENCHMARKS = ("aime24", "aime25", "amc23", "math500")
 

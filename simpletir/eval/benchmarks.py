@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simpletir.data.prepare import DataError, read_local
-from simpletir.protocol import build_prompt_messages
+from simpletir.tir.protocol import build_prompt_messages
 
 
 class BenchmarkFileError(ValueError):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
-from simpletir.code_runner import CodeRunSettings
 from simpletir.eval.benchmarks import BenchmarkFileError, Problem, load_benchmark, render_prompt
 from simpletir.eval.client import ClientSettings, CompletionClient
 from simpletir.eval.completion import CompletionBackend, CompletionError, UnsupportedServerError, one_line
@@ -32,6 +31,7 @@ from simpletir.eval.records import (
 )
 from simpletir.eval.rollout import Job, RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
 from simpletir.sandbox.factory import BACKENDS
+from simpletir.tir.code_runner import CodeRunSettings
 
 logger = logging.getLogger("simpletir.eval")
 

@@ -1,5 +1,5 @@
 """In-process generation for ``simpletir-eval run --model DIR`` without ``--url``: a Hugging Face transformers
-causal LM on CPU or CUDA, sampled by ``simpletir.hf_generation`` (vLLM's sampling semantics), behind the same
+causal LM on CPU or CUDA, sampled by ``simpletir.backends.hf_generation`` (vLLM's sampling semantics), behind the same
 ``CompletionBackend`` interface as the server client, so the TIR loop is the same.
 
 Concurrent requests (one per trajectory in flight) are generated in batches (``GenerationQueue``). Prompts are
@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from simpletir.eval.completion import Completion, CompletionError, one_line
-from simpletir.hf_generation import (
+from simpletir.backends.hf_generation import (
     FINISH_ABORT,
     FINISH_STOP,
     SAMPLING_PARAMS,
@@ -26,6 +25,7 @@ from simpletir.hf_generation import (
     HFGenerator,
     SamplingSettings,
 )
+from simpletir.eval.completion import Completion, CompletionError, one_line
 
 
 class ModelLoadError(RuntimeError):

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from simpletir.protocol import EndReason, TurnKind
+from simpletir.tir.protocol import EndReason, TurnKind
 
 SCHEMA_VERSION = 2
-"""2: end reasons are ``simpletir.protocol.EndReason`` (``overlong`` where version 1 wrote ``budget``; a void
+"""2: end reasons are ``simpletir.tir.protocol.EndReason`` (``overlong`` where version 1 wrote ``budget``; a void
 turn that used up the budget ends ``overlong``, and ``void`` is any void turn, as in training)."""
 OLD_END_REASONS = {"budget": EndReason.OVERLONG.value}
 """Version-1 end reasons that version 2 names differently."""

@@ -1,7 +1,7 @@
 """The text-level TIR loop on a completion backend (a server, or a model in this process): generate a turn,
 run its code, repeat.
 
-It follows the training agent loop's protocol (``simpletir.protocol`` + ``simpletir.code_runner``):
+It follows the training agent loop's protocol (``simpletir.tir.protocol`` + ``simpletir.tir.code_runner``):
 a turn ends when its first code block closes; the block runs in the sandbox and the observation is
 appended; the trajectory ends at ``\\boxed{`` (turn text or stdout), a void turn, the turn limit or
 the token budget. Two ways to end a turn at the code block (``stop_strategy``):
@@ -25,12 +25,13 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from simpletir.agent_config import TIRAgentConfig
-from simpletir.code_runner import CodeRunSettings, run_code_block
 from simpletir.eval.benchmarks import Problem
 from simpletir.eval.completion import Completion, CompletionBackend, CompletionError, UnsupportedServerError
 from simpletir.eval.records import TrajectoryRecord, TurnRecord
-from simpletir.protocol import (
+from simpletir.sandbox import Sandbox
+from simpletir.tir.agent_config import TIRAgentConfig
+from simpletir.tir.code_runner import CodeRunSettings, run_code_block
+from simpletir.tir.protocol import (
     CODE_FENCE,
     MAX_REQUESTS_PER_TURN,
     EndReason,
@@ -40,7 +41,6 @@ from simpletir.protocol import (
     end_after_turn,
     find_first_code_block,
 )
-from simpletir.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
 

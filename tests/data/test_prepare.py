@@ -24,7 +24,7 @@ from simpletir.data.prepare import (
     repair_control_characters,
     strip_dapo_wrapper,
 )
-from simpletir.protocol import TIR_INSTRUCTION
+from simpletir.tir.protocol import TIR_INSTRUCTION
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Subprocess limits below only stop a hang; a busy machine may need many times the idle time.
@@ -119,7 +119,7 @@ def test_hf_loader_code_path_on_a_local_file(tmp_path: Path) -> None:
 def test_verl_rlhf_dataset_reads_our_file(tmp_path: Path) -> None:
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    from tests.simpletir.tir_fixtures import tiny_tokenizer
+    from tests.tir.tir_fixtures import tiny_tokenizer
 
     prepare("math_l35", str(FIXTURES / "train_small.jsonl"), tmp_path / "t.parquet")
     config = OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": 2048, "return_raw_chat": True,

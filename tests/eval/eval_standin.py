@@ -1,5 +1,5 @@
 """OpenAI-compatible stand-in servers for the eval tests: scripted completions, a tiny real model (sampled by
-transformers' ``generate``, or token for token as vLLM does by ``simpletir.hf_generation``), and a chat-only
+transformers' ``generate``, or token for token as vLLM does by ``simpletir.backends.hf_generation``), and a chat-only
 server.
 
 The first three speak the subset of vLLM's ``/v1/completions`` that ``simpletir-eval`` uses: ``prompt``,
@@ -21,8 +21,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from simpletir.hf_generation import HFGenerator, SamplingSettings
-from simpletir.protocol import find_first_code_block
+from simpletir.backends.hf_generation import HFGenerator, SamplingSettings
+from simpletir.tir.protocol import find_first_code_block
 
 OBSERVATION_RE = re.compile(r"\nCode execution result: [^\n]*\n\n?")
 

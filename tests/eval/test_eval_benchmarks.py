@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from simpletir.eval.benchmarks import BenchmarkFileError, load_benchmark, render_prompt
-from simpletir.protocol import TIR_INSTRUCTION, build_prompt_messages
+from simpletir.tir.protocol import TIR_INSTRUCTION, build_prompt_messages
 
 
 def write_parquet(path: Path, rows: list[dict]) -> Path:

@@ -15,13 +15,13 @@ import torch
 from eval_standin import ServerThread, generator_app
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
+from simpletir.backends.hf_generation import HFGenerator
+from simpletir.dev.tiny_model import TOOL_OPENING, prompt_messages, tiny_problems, write_datasets
 from simpletir.eval.benchmarks import render_prompt
 from simpletir.eval.cli import main
 from simpletir.eval.completion import CompletionError
 from simpletir.eval.local_model import LocalModel, LocalModelSettings
 from simpletir.eval.records import EvalResult, load_result
-from simpletir.hf_generation import HFGenerator
-from simpletir.tiny_model import TOOL_OPENING, prompt_messages, tiny_problems, write_datasets
 
 RECIPE_LIMITS = ["--max-turns", "3", "--max-tokens-per-turn", "64", "--max-response-tokens", "256"]
 

@@ -11,7 +11,7 @@ from eval_standin import ServerThread, model_app
 
 from simpletir.eval.cli import main
 from simpletir.eval.records import load_result
-from simpletir.protocol import TIR_INSTRUCTION
+from simpletir.tir.protocol import TIR_INSTRUCTION
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"

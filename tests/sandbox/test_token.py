@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from simpletir.agent_config import load_agent_settings
 from simpletir.sandbox import ExecStatus, create_sandbox
 from simpletir.sandbox.cli import main
 from simpletir.sandbox.server import create_app
 from simpletir.sandbox.transport import TOKEN_ENV
+from simpletir.tir.agent_config import load_agent_settings
 
 from .servers import running
 

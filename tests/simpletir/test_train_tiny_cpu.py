@@ -26,9 +26,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from simpletir.dev.run_report import read_steps
 from simpletir.eval.records import load_result
-from simpletir.protocol import OBSERVATION_PREFIX, OBSERVATION_SUFFIX, TurnKind, classify_turn
-from simpletir.run_report import read_steps
+from simpletir.tir.protocol import OBSERVATION_PREFIX, OBSERVATION_SUFFIX, TurnKind, classify_turn
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "train_tiny_cpu.sh"
@@ -57,7 +57,7 @@ def model_dir(tiny_model_dir: Path) -> Path:
 SEPARATE_ASYNC = [
     "trainer.v1.trainer_mode=simpletir_separate_async",
     "actor_rollout_ref.rollout.checkpoint_engine.backend=ray",
-    "actor_rollout_ref.rollout.checkpoint_engine.custom_backend_module=simpletir.ray_checkpoint_engine",
+    "actor_rollout_ref.rollout.checkpoint_engine.custom_backend_module=simpletir.backends.ray_checkpoint_engine",
     "actor_rollout_ref.rollout.nnodes=1",
     "actor_rollout_ref.rollout.n_gpus_per_node=1",
     "trainer.v1.separate_async.parameter_sync_step=1",

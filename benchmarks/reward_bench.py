@@ -33,7 +33,7 @@ from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, veri
 
 from simpletir.reward import compute_score, extract_answer, grade_answer
 from simpletir.reward.equivalence import DEFAULT_TIMEOUT_S
-from simpletir.reward.isolation import default_pool
+from simpletir.reward.grader_pool import default_pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -2,7 +2,7 @@
 
 verl loads this file by path (``reward.custom_reward_function.path=<repo>/reward/compute_score.py``),
 so it uses absolute imports only. Loading it starts the grader's worker template in the background
-(:func:`~simpletir.reward.isolation.start_default_pool`), so that no reward call waits for its start-up.
+(:func:`~simpletir.reward.grader_pool.start_default_pool`), so that no reward call waits for its start-up.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from simpletir.reward.config import RewardConfig
 from simpletir.reward.equivalence import MAX_ANSWER_CHARS, grade
 from simpletir.reward.extract import extract_answer
-from simpletir.reward.isolation import DEFAULT_MAX_WORKERS, start_default_pool
+from simpletir.reward.grader_pool import DEFAULT_MAX_WORKERS, start_default_pool
 
 logger = logging.getLogger(__name__)
 

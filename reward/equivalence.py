@@ -12,7 +12,7 @@ The comparison runs in three layers, cheapest first:
    recursing into the elements;
 3. any other pair of single expressions goes to math-verify's ``parse`` + ``verify``
    (``float_rounding`` places, strict), which runs in a worker process with a hard time limit
-   (:mod:`simpletir.reward.isolation`), never in the caller's thread. Primes are compared before it
+   (:mod:`simpletir.reward.grader_pool`), never in the caller's thread. Primes are compared before it
    (math-verify drops them: ``f'(x)`` would equal ``f(x)``).
 """
 
@@ -341,7 +341,7 @@ def _exact_numbers_differ(gold: object, pred: object) -> bool:
 
 def _pool_symbolic(deadline: float, float_rounding: int | None) -> SymbolicFn:
     """A symbolic comparator that runs in the shared worker pool within the time left to ``deadline``."""
-    from simpletir.reward.isolation import default_pool
+    from simpletir.reward.grader_pool import default_pool
 
     def run(given: str, truth: str) -> bool:
         remaining = deadline - time.monotonic()

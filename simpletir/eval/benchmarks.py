@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from simpletir.data.prepare import DataError, read_local
+from simpletir.data.readers import read_local
+from simpletir.data.registry import DataError
 from simpletir.tir.protocol import build_prompt_messages
 
 

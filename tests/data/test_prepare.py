@@ -11,19 +11,11 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from simpletir.data.prepare import (
-    DATASETS,
-    DataError,
-    build_records,
-    format_stats,
-    main,
-    normalize_text,
-    prepare,
-    prepare_all,
-    read_local,
-    repair_control_characters,
-    strip_dapo_wrapper,
-)
+from simpletir.data.cleaning import normalize_text, repair_control_characters, strip_dapo_wrapper
+from simpletir.data.prepare import format_stats, main, prepare, prepare_all
+from simpletir.data.readers import read_local
+from simpletir.data.records import build_records
+from simpletir.data.registry import DATASETS, DataError
 from simpletir.tir.protocol import TIR_INSTRUCTION
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -15,7 +15,7 @@ import pytest
 
 from simpletir.reward import compute_score, extract_answer, grade
 from simpletir.reward.equivalence import GradingError
-from simpletir.reward.isolation import WorkerPool, default_pool
+from simpletir.reward.grader_pool import WorkerPool, default_pool
 from tests.reward.test_extract import timed
 
 LIMIT_S = 1.0
@@ -169,7 +169,7 @@ start = time.monotonic()
 import simpletir.reward
 after_import = children()
 from simpletir.reward import grade
-from simpletir.reward.isolation import default_pool
+from simpletir.reward.grader_pool import default_pool
 assert default_pool().wait_ready()
 startup_s = time.monotonic() - start
 call = time.monotonic()

@@ -25,8 +25,11 @@ class TIRAgentConfig:
     """New tokens per generation in training."""
     val_max_tokens_per_turn: PositiveInt = 12000
     """New tokens per generation in validation."""
-    max_observation_tokens: PositiveInt = 4096
-    """Tokens of one observation appended to the context at most."""
+    max_observation_tokens: PositiveInt = 256
+    """Tokens of one observation appended to the context at most (the final upstream script: 256; earlier 4096)."""
+    tool_use: bool = True
+    """False: the text-only baseline: the prompt's TIR instruction swapped for ``TEXT_INSTRUCTION``, one generation
+    per trajectory (``max_turns`` and ``val_max_turns`` must be 1), no stop at code fences, no code executed."""
     apply_chat_template: bool = True
     """False: the prompt is the user message's text alone (Zero RL from a base model, no template)."""
     stop_at_code_block: bool = True
@@ -61,6 +64,11 @@ def load_agent_settings(config: Any) -> tuple[TIRAgentConfig, SandboxSettings]:
     agent = dict(section.get("agent") or {})
     code = build_settings(CodeRunSettings, agent.pop("code", None), "simpletir.agent.code")
     agent_cfg = build_settings(TIRAgentConfig, {**agent, "code": code}, "simpletir.agent")
+    if not agent_cfg.tool_use and (agent_cfg.max_turns, agent_cfg.val_max_turns) != (1, 1):
+        raise ValueError(
+            f"simpletir.agent.tool_use=false is one generation per trajectory: set max_turns=1 and val_max_turns=1 "
+            f"(got {agent_cfg.max_turns} and {agent_cfg.val_max_turns})"
+        )
     sandbox_cfg = build_settings(SandboxSettings, section.get("sandbox"), "simpletir.sandbox")
     if sandbox_cfg.backend not in BACKENDS:
         raise ValueError(

@@ -4,7 +4,8 @@ One trajectory: the model generates; when its first code block closes the block 
 sandbox and the formatted output is appended as tool tokens (``response_mask`` 0, log-prob 0.0);
 repeat until a final answer (``\\boxed{`` in the turn or in the program's output), a void turn, max
 turns or the response budget. Sampled token ids are kept exactly as sampled: text is decoded only
-to find code blocks, and only observations are tokenised.
+to find code blocks, and only observations are tokenised. With ``simpletir.agent.tool_use=false`` (the
+text-only baseline) the prompt has the text-only instruction and a trajectory is one generation, nothing executed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from simpletir.tir.protocol import (
     end_after_observation,
     end_after_turn,
     find_first_code_block,
+    text_only_messages,
 )
 from simpletir.tir.record import TIRRecord
 
@@ -137,7 +139,10 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         )
 
     async def _prompt_ids(self, messages: list[dict[str, Any]]) -> list[int]:
-        """Tokenise the prompt: with the chat template (verl's builder) or as the user text alone."""
+        """Tokenise the prompt (text-only instruction without the tool): with the chat template (verl's builder) or
+        as the user text alone."""
+        if not self.settings.tool_use:
+            messages = text_only_messages(messages)
         if self.settings.apply_chat_template:
             return await self.ct_build_initial_tokens(messages)
         text = "".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
@@ -161,7 +166,9 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         kind = classify_turn(text)
         record.turn_kinds.append(kind.value)
         record.turn_spans.append((start, len(traj.response_ids)))
-        record.end_reason = end_after_turn(kind, len(traj.response_ids), self.response_length)
+        record.end_reason = end_after_turn(
+            kind, len(traj.response_ids), self.response_length, tool_use=self.settings.tool_use
+        )
         if record.end_reason is not None:
             return
         block = find_first_code_block(text)
@@ -188,7 +195,8 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         """Sample one turn: stop right after the first complete code block, keeping sampled ids exactly.
 
         With ``stop_at_code_block`` the server stops at every code fence; a stop at an opening fence
-        is continued with another request (the tokens so far become part of the prompt).
+        is continued with another request (the tokens so far become part of the prompt). Without the tool the
+        turn is one request, kept whole.
         """
         per_turn = self.settings.tokens_per_turn(self.validate)
         ids: list[int] = []
@@ -198,7 +206,7 @@ class SimpleTIRAgentLoop(AgentLoopBase):
             if budget <= 0:
                 break
             params = {**sampling_params, "max_tokens": budget}
-            if self.settings.stop_at_code_block:
+            if self._stops_at_fence:
                 params["stop"] = [CODE_FENCE]
             start = time.perf_counter()
             out = await self.server_manager.generate(
@@ -214,12 +222,12 @@ class SimpleTIRAgentLoop(AgentLoopBase):
             else:
                 logprobs = None
             text = self._decode(ids)
-            if find_first_code_block(text) is not None:
+            if not self.settings.tool_use or find_first_code_block(text) is not None:
                 break
             # Stopped early, not by EOS nor by the budget: the server hit a fence that did not close a
             # block (an opening fence, or one inside prose); keep sampling the same turn.
             stopped_at_fence = (
-                self.settings.stop_at_code_block
+                self._stops_at_fence
                 and bool(out.token_ids)
                 and out.token_ids[-1] not in self.eos_ids
                 and len(out.token_ids) < budget
@@ -227,10 +235,15 @@ class SimpleTIRAgentLoop(AgentLoopBase):
             )
             if not stopped_at_fence:
                 break
-        keep = self._cut_after_first_block(ids)
+        keep = self._cut_after_first_block(ids) if self.settings.tool_use else len(ids)
         ids = ids[:keep]
         logprobs = logprobs[:keep] if logprobs is not None else None
         return ids, logprobs, self._decode(ids)
+
+    @property
+    def _stops_at_fence(self) -> bool:
+        """Whether generation stops at code fences (``stop_at_code_block``, with the tool)."""
+        return self.settings.tool_use and self.settings.stop_at_code_block
 
     def _decode(self, ids: list[int]) -> str:
         """Decode token ids to text (special tokens dropped) for pattern matching only."""

@@ -23,12 +23,15 @@ SANDBOX_FAILURE_OBSERVATION = "Sandbox error: the code could not be executed"
 
 @dataclass(frozen=True)
 class CodeRunSettings:
-    """How a turn's code is executed and shown to the model (defaults: the paper's values)."""
+    """How a turn's code is executed and shown to the model (defaults: the final upstream script's values)."""
 
-    timeout_s: PositiveFloat = 5.0
-    """Wall-clock limit per program."""
+    timeout_s: PositiveFloat = 3.0
+    """Wall-clock limit per program (upstream: 3 s)."""
     max_observation_chars: PositiveInt = 512
     """Observation text is cut to this many characters (head + note + tail)."""
+    show_empty_output: bool = True
+    """A program that printed nothing still appends ``"\\nCode execution result: \\n"`` (the final upstream code);
+    False: it appends nothing (upstream's earlier behaviour)."""
     stderr_lines: NonNegativeInt = 1
     """When stderr is non-empty, only its last this-many lines are shown."""
     sandbox_retries: NonNegativeInt = 2
@@ -88,4 +91,4 @@ def _observation(result: ExecResult, settings: CodeRunSettings) -> str:
         max_chars=settings.max_observation_chars,
         stderr_lines=settings.stderr_lines,
     )
-    return format_observation(body)
+    return format_observation(body, show_empty=settings.show_empty_output)

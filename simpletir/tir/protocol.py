@@ -35,6 +35,10 @@ TIR_INSTRUCTION = (
 )
 """The paper's instruction; the question follows it directly in the user message."""
 
+TEXT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+"""The text-only baseline's instruction (no tool), after the question: Qwen2.5-Math's chain-of-thought instruction
+(the upstream text-only baseline's own prompt is not in its released code)."""
+
 TRAIN_AGENT = "simpletir_agent"
 """The agent loop's name in verl's registry (a row's ``agent_name``): training settings."""
 EVAL_AGENT = "simpletir_agent_eval"
@@ -81,13 +85,18 @@ class EndReason(str, Enum):
     """A generation request failed for good (evaluation only; training requests raise)."""
 
 
-def end_after_turn(kind: TurnKind, used: int, budget: int) -> EndReason | None:
+def end_after_turn(kind: TurnKind, used: int, budget: int, tool_use: bool = True) -> EndReason | None:
     """The turn rule, once a turn of ``kind`` is generated and the response holds ``used`` of ``budget`` tokens:
-    how the trajectory ends, or None to run the turn's code block and go on (``end_after_observation``)."""
+    how the trajectory ends, or None to run the turn's code block and go on (``end_after_observation``).
+
+    Without the tool (``tool_use`` False, the text-only baseline) every trajectory is one turn: a code turn ends
+    it too, at the turn limit (or the budget), its code never run."""
     if kind is TurnKind.ANSWER:
         return EndReason.ANSWER
-    if kind is TurnKind.VOID:
-        return EndReason.OVERLONG if used >= budget else EndReason.VOID
+    if kind is TurnKind.VOID or not tool_use:
+        if used >= budget:
+            return EndReason.OVERLONG
+        return EndReason.VOID if kind is TurnKind.VOID else EndReason.MAX_TURNS
     return None
 
 
@@ -122,6 +131,17 @@ def build_user_content(question: str, instruction: str = TIR_INSTRUCTION) -> str
 def build_prompt_messages(question: str, instruction: str = TIR_INSTRUCTION) -> list[dict[str, str]]:
     """Return the chat messages of a TIR prompt (one user message, no system message of our own)."""
     return [{"role": "user", "content": build_user_content(question, instruction)}]
+
+
+def text_only_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The messages of a TIR prompt as the text-only baseline sees them: each user message that starts with
+    ``TIR_INSTRUCTION`` becomes its question followed by ``TEXT_INSTRUCTION``; other messages are kept as given."""
+    return [
+        {**m, "content": m["content"].removeprefix(TIR_INSTRUCTION) + TEXT_INSTRUCTION}
+        if m.get("role") == "user" and str(m.get("content", "")).startswith(TIR_INSTRUCTION)
+        else m
+        for m in messages
+    ]
 
 
 def verl_row(data_source: str, question: str, answer: str, extra_info: dict, train: bool) -> dict:
@@ -190,8 +210,10 @@ def observation_body(
     return truncate_middle(stdout, max_chars)
 
 
-def format_observation(body: str) -> str:
-    """Wrap an observation body as appended to the context; empty output appends nothing."""
-    if not body:
+def format_observation(body: str, show_empty: bool = True) -> str:
+    """Wrap an observation body as appended to the context. An empty body (a program that printed nothing) still
+    appends ``"\\nCode execution result: \\n"``, as the final upstream code does; with ``show_empty`` False it
+    appends nothing (the upstream code's earlier behaviour)."""
+    if not body and not show_empty:
         return ""
     return f"{OBSERVATION_PREFIX}{body}{OBSERVATION_SUFFIX}"

@@ -20,8 +20,14 @@ def settings(agent: dict) -> tuple:
 def test_values_are_typed_and_kept() -> None:
     agent, sandbox = settings({"max_turns": 3, "code": {"max_observation_chars": 64, "stderr_lines": 0}})
     assert (agent.max_turns, agent.val_max_turns) == (3, 10)
-    assert (agent.code.max_observation_chars, agent.code.stderr_lines, agent.code.timeout_s) == (64, 0, 5.0)
+    assert (agent.code.max_observation_chars, agent.code.stderr_lines) == (64, 0)
     assert sandbox.backend == "local"
+
+
+def test_defaults_are_the_final_upstream_scripts() -> None:
+    agent, _ = settings({})
+    assert (agent.max_observation_tokens, agent.code.max_observation_chars, agent.code.timeout_s) == (256, 512, 3.0)
+    assert agent.code.show_empty_output is True and agent.tool_use is True
 
 
 @pytest.mark.parametrize(
@@ -47,6 +53,10 @@ def test_values_are_typed_and_kept() -> None:
             "simpletir.agent.code.sandbox_retries=1.5: Input should be a valid",
         ),
         ({"max_turn": 3}, r"unknown key\(s\) \['max_turn'\] in simpletir.agent"),
+        (
+            {"tool_use": False, "max_turns": 1},
+            "simpletir.agent.tool_use=false is one generation per trajectory: set max_turns=1 and val_max_turns=1",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(agent: dict, message: str) -> None:

@@ -245,6 +245,35 @@ async def test_huge_output_is_truncated_and_observation_tokens_capped() -> None:
     assert 0 < len(tool_tokens) <= 40
 
 
+async def test_a_program_that_prints_nothing_still_gets_the_result_line() -> None:
+    script = ["```python\nx = 6 * 7\n```", "\\boxed{42}" + EOS]
+    output, _ = await run_script(script)
+    assert segments(output)[1] == (0, "\nCode execution result: \n")
+    output, _ = await run_script(script, agent={"code": {"show_empty_output": False}})
+    assert [mask for mask, _ in segments(output)] == [1]  # the earlier upstream behaviour: nothing appended
+
+
+TEXT_ONLY = {"tool_use": False, "max_turns": 1, "val_max_turns": 1}
+
+
+async def test_text_only_is_one_generation_with_the_text_prompt_and_no_tool() -> None:
+    script = ["Let me check.\n```python\nprint(6 * 7)\n```\nSo it is \\boxed{42}." + EOS, "never generated"]
+    output, server = await run_script(script, agent=TEXT_ONLY)
+    assert len(server.calls) == 1 and "stop" not in server.calls[0]["sampling_params"]
+    assert segments(output) == [(1, script[0])]  # kept whole, nothing executed or appended
+    assert output.extra_fields["tir_code_statuses"] == []
+    assert output.extra_fields["tir_end_reason"] == "max_turns"
+    prompt = tiny_tokenizer().decode(output.prompt_ids)
+    assert "What is 6 times 7?\nPlease reason step by step" in prompt and "Python code" not in prompt
+
+
+async def test_text_only_answers_and_void_turns_end_as_with_the_tool() -> None:
+    answered, _ = await run_script(["It is \\boxed{42}." + EOS], agent=TEXT_ONLY)
+    assert answered.extra_fields["tir_end_reason"] == "answer"
+    unanswered, _ = await run_script(["It is 42." + EOS], cls=SimpleTIREvalAgentLoop, agent=TEXT_ONLY)
+    assert unanswered.extra_fields["tir_end_reason"] == "void" and unanswered.extra_fields["void_turn"] is True
+
+
 async def test_raw_prompt_without_chat_template() -> None:
     output, _ = await run_script(["\\boxed{42}" + EOS], agent={"apply_chat_template": False})
     prompt = tiny_tokenizer().decode(output.prompt_ids)

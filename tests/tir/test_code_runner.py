@@ -31,7 +31,7 @@ FAST = CodeRunSettings(retry_backoff_s=0.0)
     ("result", "observation", "status"),
     [
         (ExecResult(ExecStatus.OK, stdout="42\n"), "\nCode execution result: 42\n\n", "ok"),
-        (ExecResult(ExecStatus.OK, stdout=""), "", "ok"),
+        (ExecResult(ExecStatus.OK, stdout=""), "\nCode execution result: \n", "ok"),  # printed nothing
         (
             ExecResult(
                 ExecStatus.ERROR, stdout="1\n", stderr="Traceback\nNameError: name 'x' is not defined\n"
@@ -47,6 +47,14 @@ async def test_observation_per_status(result: ExecResult, observation: str, stat
     assert run.observation == observation
     assert run.status == status
     assert run.attempts == 1
+
+
+async def test_empty_output_appends_nothing_when_asked() -> None:
+    quiet = CodeRunSettings(retry_backoff_s=0.0, show_empty_output=False)
+    run = await run_code_block(ScriptedSandbox([ExecResult(ExecStatus.OK, stdout="")]), "x = 1", quiet)
+    assert run.observation == ""
+    run = await run_code_block(ScriptedSandbox([ExecResult(ExecStatus.OK, stdout="1\n")]), "print(1)", quiet)
+    assert run.observation == "\nCode execution result: 1\n\n"
 
 
 async def test_program_has_final_answer_prelude_and_detects_printed_answer() -> None:

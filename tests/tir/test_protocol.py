@@ -9,6 +9,7 @@ import pytest
 
 from simpletir.tir.protocol import (
     FINAL_ANSWER_PRELUDE,
+    TEXT_INSTRUCTION,
     TIR_INSTRUCTION,
     EndReason,
     TurnKind,
@@ -20,6 +21,7 @@ from simpletir.tir.protocol import (
     find_first_code_block,
     format_observation,
     observation_body,
+    text_only_messages,
     truncate_middle,
 )
 
@@ -105,7 +107,19 @@ def test_truncation_keeps_head_and_tail() -> None:
 
 def test_format_observation() -> None:
     assert format_observation("4\n") == "\nCode execution result: 4\n\n"
-    assert format_observation("") == ""
+    assert format_observation("") == "\nCode execution result: \n"  # the final upstream code
+    assert format_observation("", show_empty=False) == ""  # its earlier version
+    assert format_observation("4\n", show_empty=False) == "\nCode execution result: 4\n\n"
+
+
+def test_text_only_messages_swap_the_instruction_for_the_text_one() -> None:
+    messages = [{"role": "system", "content": TIR_INSTRUCTION}, *build_prompt_messages("What is 2 + 2?")]
+    text = text_only_messages(messages)
+    assert text[0] == messages[0]  # only user messages
+    assert text[1] == {"role": "user", "content": "What is 2 + 2?" + TEXT_INSTRUCTION}
+    assert "Python" not in text[1]["content"] and "\\boxed{}" in text[1]["content"]
+    custom = [{"role": "user", "content": "Question: 1 + 1?"}]
+    assert text_only_messages(custom) == custom  # a prompt without the TIR instruction is kept as given
 
 
 @pytest.mark.parametrize(
@@ -119,6 +133,21 @@ def test_format_observation() -> None:
 )
 def test_the_turn_rule_after_a_turn(text: str, used: int, budget: int, end: EndReason | None) -> None:
     assert end_after_turn(classify_turn(text), used, budget) is end
+
+
+@pytest.mark.parametrize(
+    ("text", "used", "budget", "end"),
+    [
+        ("The answer is \\boxed{4}.", 10, 100, EndReason.ANSWER),
+        ("I am not sure.", 10, 100, EndReason.VOID),
+        ("```python\nprint(1)\n```", 10, 100, EndReason.MAX_TURNS),  # no tool: the code is never run
+        ("```python\nprint(1)\n```", 100, 100, EndReason.OVERLONG),
+    ],
+)
+def test_without_the_tool_every_turn_ends_the_trajectory(
+    text: str, used: int, budget: int, end: EndReason
+) -> None:
+    assert end_after_turn(classify_turn(text), used, budget, tool_use=False) is end
 
 
 @pytest.mark.parametrize(

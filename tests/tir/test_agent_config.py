@@ -26,7 +26,8 @@ def test_values_are_typed_and_kept() -> None:
 
 def test_defaults_are_the_final_upstream_scripts() -> None:
     agent, _ = settings({})
-    assert (agent.max_observation_tokens, agent.code.max_observation_chars, agent.code.timeout_s) == (256, 512, 3.0)
+    assert (agent.max_observation_tokens, agent.code.max_observation_chars) == (256, 512)
+    assert agent.code.timeout_s == 3.0
     assert agent.code.show_empty_output is True and agent.tool_use is True
 
 

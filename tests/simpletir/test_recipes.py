@@ -202,6 +202,40 @@ def test_bad_paper_settings_are_one_line_errors(env: dict, message: str, data_di
     assert proc.stderr.count("\n") == 1 and proc.stdout == ""
 
 
+def test_a_run_logs_one_file_per_start_and_names_its_best_checkpoint(tmp_path: Path) -> None:
+    """The paper recipes' glue after ``python -m simpletir.main``, run for real on two starts of a run."""
+    ckpt = tmp_path / "ckpt"
+    for step in (10, 20, 30):
+        (ckpt / f"global_step_{step}").mkdir(parents=True)
+    script = f"""
+        set -euo pipefail
+        HERE={REPO / "recipes"}; CKPT_DIR={ckpt}
+        source "$HERE/common.sh"
+        for start in 1 2; do
+          file_logger
+          step=$(( start * 10 ))
+          printf '{{"step": %d, "data": {{"val-core/aime24/acc/mean@1": %s}}}}\\n' "$step" "0.$(( 4 - start ))" \\
+            "$(( step + 10 ))" "0.$(( 2 + start ))" > "$VERL_FILE_LOGGER_PATH"
+          sleep 1.1  # a new start: a new file
+        done
+        run_summary
+    """  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env={**os.environ, "STAGE": "1"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((ckpt / "metrics").glob("stage1_*.jsonl"))) == 2
+    assert proc.stdout.splitlines()[-1].endswith(
+        f"step 30 (0.4000; 3 saved checkpoints compared): {ckpt}/global_step_30"
+    )
+    dry = subprocess.run(
+        ["bash", "-c", script.replace("set -euo pipefail", "set -euo pipefail; export SIMPLETIR_DRY_RUN=1")
+         .replace('> "$VERL_FILE_LOGGER_PATH"', "> /dev/null")],
+        capture_output=True, text=True, env={**os.environ, "STAGE": "1", "METRICS_DIR": str(tmp_path / "dry")},
+    )  # fmt: skip
+    assert dry.returncode == 0 and dry.stdout == "" and not (tmp_path / "dry").exists()
+
+
 @pytest.mark.parametrize(
     ("baseline", "expected"),
     [

@@ -58,13 +58,22 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def validate(config: DictConfig) -> None:
-    """Check what verl cannot check for us: our section, the files it names, the batch sizes."""
+    """Check what verl cannot check for us: our section, the reward's options, the files it names, the batch
+    sizes."""
     from simpletir.config import SimpleTIRConfig
 
     try:
         agent = SimpleTIRConfig.from_trainer_config(config).agent
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
+    reward_kwargs = OmegaConf.select(config, "reward.custom_reward_function.reward_kwargs")
+    if reward_kwargs:
+        from simpletir.reward.config import RewardConfig
+
+        try:
+            RewardConfig.from_kwargs(**OmegaConf.to_container(reward_kwargs))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"reward.custom_reward_function.reward_kwargs: {exc}") from None
     for key in (
         "reward.custom_reward_function.path",
         "actor_rollout_ref.rollout.agent.agent_loop_config_path",
@@ -85,11 +94,25 @@ def validate(config: DictConfig) -> None:
             "trainer.use_v1=false selects verl's deprecated legacy trainer, which has no filter hook; "
             "simpletir-train runs the V1 trainer (trainer.v1.trainer_mode=simpletir)"
         )
-    from simpletir.trainer import FILTER_TRAINER_MODES
+    from simpletir.trainer import COLOCATE_ASYNC_MODE, FILTER_TRAINER_MODES, SEPARATE_ASYNC_MODE
 
     if config.trainer.v1.trainer_mode not in FILTER_TRAINER_MODES:
         print(
             f"note: trainer.v1.trainer_mode={config.trainer.v1.trainer_mode}: the void-turn and group filters are off",
+            file=sys.stderr,
+        )
+    filter_groups = config.algorithm.get("filter_groups") or {}
+    budget = filter_groups.get("max_num_gen_batches", 0)
+    if not isinstance(budget, int) or budget < 0:
+        raise ConfigError(
+            f"algorithm.filter_groups.max_num_gen_batches={budget!r}: prompts generated per step at most, in batches "
+            "of data.train_batch_size (an integer >= 0; 0: unbounded)"
+        )
+    if filter_groups.get("enable") and config.trainer.v1.trainer_mode in (COLOCATE_ASYNC_MODE, SEPARATE_ASYNC_MODE):
+        print(
+            f"note: trainer.v1.trainer_mode={config.trainer.v1.trainer_mode}: dynamic sampling is verl's async one "
+            "(groups with equal metric evicted and refilled, unbounded); full batches under the simpletir.filter "
+            "group filters need the sync trainer (docs/training.md, Full batches)",
             file=sys.stderr,
         )
     if config.actor_rollout_ref.rollout.name == "vllm" and os.environ.get("VERL_PLATFORM") == CPU_PLATFORM:

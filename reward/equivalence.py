@@ -28,9 +28,12 @@ from simpletir.reward.normalize import (
     assigned_name,
     choice_label,
     normalize_answer,
+    normalize_equation,
     parse_number,
     prime_marks,
+    top_level_split,
 )
+from simpletir.reward.sets import equations_proportional, has_relation, real_set_pieces, real_sets_equal
 
 DEFAULT_TIMEOUT_S = 5.0
 """Hard limit for one grading call, as in the paper."""
@@ -118,30 +121,6 @@ def quick_compare(given: str, truth: str, float_rounding: int | None = FLOAT_ROU
     return None
 
 
-def _top_level_split(text: str, separator: str) -> list[str]:
-    """Split ``text`` on ``separator`` where it is outside every bracket pair (linear scan)."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    i = 0
-    n = len(text)
-    width = len(separator)
-    while i < n:
-        ch = text[i]
-        if ch in _OPENERS:
-            depth += 1
-        elif ch in _CLOSERS:
-            depth -= 1
-        elif depth == 0 and text.startswith(separator, i):
-            parts.append(text[start:i])
-            i += width
-            start = i
-            continue
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
 def _outer_pair_closes_at_end(text: str) -> bool:
     """True when the bracket opening at index 0 is closed by the last character."""
     depth = 0
@@ -157,15 +136,32 @@ def _outer_pair_closes_at_end(text: str) -> bool:
 
 def _items(text: str) -> tuple[str, ...]:
     """The non-empty top-level comma-separated parts of ``text``."""
-    return tuple(p.strip() for p in _top_level_split(text, ",") if p.strip())
+    return tuple(p.strip() for p in top_level_split(text, ",") if p.strip())
+
+
+def _assignment_period(names: tuple[str, ...]) -> int:
+    """The length ``k >= 2`` of the repeating run of distinct names in ``p, q, p, q`` (solutions written
+    as assignments one after another), or 0 when the names do not repeat that way."""
+    for k in range(2, len(names) // 2 + 1):
+        if (
+            len(names) % k == 0
+            and len(set(names[:k])) == k
+            and all(name == names[i % k] for i, name in enumerate(names))
+        ):
+            return k
+    return 0
 
 
 def _split_structure(text: str) -> _Structure:
     """Classify a normalised answer as a union, a set, an ordered collection, a list of assignments to
-    distinct variables, a bare list, or a single value."""
-    pieces = _top_level_split(text, "\\cup")
+    distinct variables, a bare list (``;`` separates solutions, and so do repeated assignments
+    ``p=5,q=2,p=7,q=2``), or a single value."""
+    pieces = top_level_split(text, "\\cup")
     if len(pieces) > 1:
         return _Structure(_UNION, tuple(p.strip() for p in pieces))
+    solutions = tuple(p.strip() for p in top_level_split(text, ";") if p.strip())
+    if len(solutions) > 1:
+        return _Structure(_LIST, solutions)
     if text.startswith("\\{") and text.endswith("\\}") and _outer_pair_closes_at_end(text[1:]):
         return _Structure(_SET, _items(text[2:-2]))
     if text.startswith("{") and text.endswith("}") and _outer_pair_closes_at_end(text):
@@ -174,9 +170,9 @@ def _split_structure(text: str) -> _Structure:
             return _Structure(_SET, items)
     if text.startswith("\\langle") and text.endswith("\\rangle"):
         inner = text[len("\\langle") : -len("\\rangle")]
-        return _Structure(_ORDERED, tuple(p.strip() for p in _top_level_split(inner, ",")), "<>")
+        return _Structure(_ORDERED, tuple(p.strip() for p in top_level_split(inner, ",")), "<>")
     if len(text) >= 2 and text[0] in "([" and text[-1] in ")]" and _outer_pair_closes_at_end(text):
-        items = _top_level_split(text[1:-1], ",")
+        items = top_level_split(text[1:-1], ",")
         if len(items) > 1:
             return _Structure(_ORDERED, tuple(p.strip() for p in items), text[0] + text[-1])
         return _Structure(_SINGLE)
@@ -185,8 +181,13 @@ def _split_structure(text: str) -> _Structure:
         names = tuple(assigned_name(item) or "" for item in items)
         if all(names) and len(set(names)) == len(names):
             return _Structure(_ASSIGNED, items, names=names)
+        period = _assignment_period(names) if all(names) and len(names) <= MAX_ELEMENTS else 0
+        if period:
+            return _Structure(
+                _LIST, tuple(",".join(items[i : i + period]) for i in range(0, len(items), period))
+            )
         return _Structure(_LIST, items)
-    if "\\pmod" not in text and len(_top_level_split(text, "\\pm")) == 2:
+    if "\\pmod" not in text and len(top_level_split(text, "\\pm")) == 2:
         return _Structure(_LIST, (text.replace("\\pm", "+", 1), text.replace("\\pm", "-", 1)))
     return _Structure(_SINGLE)
 
@@ -249,6 +250,11 @@ def compare_normalized(
         return decided
     if depth >= MAX_DEPTH:
         return _single_equal(given, truth, symbolic)
+    congruences = _congruence(given), _congruence(truth)
+    if any(congruences):
+        return _compare_congruences(given, truth, congruences, symbolic, float_rounding, depth)
+    if (has_relation(given) or has_relation(truth)) and real_set_pieces(given) and real_set_pieces(truth):
+        return _single_equal(given, truth, symbolic)
     a, b = _split_structure(given), _split_structure(truth)
     if len(a.items) > MAX_ELEMENTS or len(b.items) > MAX_ELEMENTS:
         return False
@@ -281,6 +287,52 @@ def compare_normalized(
     return _match_unordered(a.items, b.items, equal)
 
 
+def _congruence(text: str) -> tuple[str, str] | None:
+    """``(residue, modulus)`` of a normalised congruence ``r\\pmod{m}``, else ``None``."""
+    if not text.endswith("}") or "\\pmod{" not in text:
+        return None
+    residue, _, modulus = text.rpartition("\\pmod{")
+    residue, modulus = residue.strip(), modulus[:-1].strip()
+    if not residue or not modulus or "\\pmod" in residue or "," in residue:
+        return None
+    return residue, modulus
+
+
+def _compare_congruences(
+    given: str,
+    truth: str,
+    congruences: tuple[tuple[str, str] | None, tuple[str, str] | None],
+    symbolic: SymbolicFn,
+    float_rounding: int | None,
+    depth: int,
+) -> bool:
+    """A congruence ``r\\pmod{m}`` against a plain answer compares ``r`` with it (``17 \\equiv 2
+    \\pmod{5}`` = ``2``); two congruences need the same residue and the same modulus."""
+    a, b = congruences
+    if a is not None and b is not None:
+        return all(
+            compare_normalized(normalize_answer(x), normalize_answer(y), symbolic, float_rounding, depth + 1)
+            for x, y in zip(a, b, strict=True)
+        )
+    residue, other = (a[0], truth) if a is not None else (b[0], given)  # type: ignore[index]
+    return compare_normalized(normalize_answer(residue), other, symbolic, float_rounding, depth + 1)
+
+
+def _equations_equal(given: str, truth: str, symbolic: SymbolicFn) -> bool:
+    """Two equations in two or more variables, ``x =`` kept (``y = 2x + 3`` and ``2x - y + 3 = 0``),
+    compared by ``symbolic`` (:func:`~simpletir.reward.sets.equations_proportional`, then math-verify);
+    ``False`` when either is not such an equation or both assign the same variable (already compared)."""
+    if "=" not in given or "=" not in truth:
+        return False
+    a, b = normalize_equation(given), normalize_equation(truth)
+    if a is None or b is None or a == b:
+        return a is not None and a == b
+    names = assigned_name(a), assigned_name(b)
+    if names[0] is not None and names[0] == names[1]:
+        return False
+    return _single_equal(a, b, symbolic)
+
+
 def _single_equal(given: str, truth: str, symbolic: SymbolicFn) -> bool:
     """Two single expressions: different primes decide at once, anything else goes to ``symbolic``."""
     if prime_marks(given) != prime_marks(truth):
@@ -295,6 +347,11 @@ def symbolic_equal(given: str, truth: str, float_rounding: int | None = FLOAT_RO
     takes a number out of LaTeX it cannot parse (``4:30 p.m.`` → 4), which made unequal answers equal."""
     from math_verify import LatexExtractionConfig, parse, verify
 
+    as_sets = real_sets_equal(given, truth, float_rounding)
+    if as_sets is not None:
+        return as_sets
+    if equations_proportional(given, truth):
+        return True
     targets = (LatexExtractionConfig(),)
     gold = parse(f"${truth}$", targets, parsing_timeout=None, raise_on_error=False)
     pred = parse(f"${given}$", targets, parsing_timeout=None, raise_on_error=False)
@@ -388,7 +445,8 @@ def grade(
     a, b = _without_label(a), _without_label(b)
     symbolic = _pool_symbolic(deadline, float_rounding)
     try:
-        return Grade(correct=compare_normalized(a, b, symbolic, float_rounding))
+        correct = compare_normalized(a, b, symbolic, float_rounding)
+        return Grade(correct=correct or _equations_equal(given, ground_truth, symbolic))
     except GradingTimeout:
         return Grade(correct=False, timeout=True)
     except GradingError as exc:

@@ -34,7 +34,7 @@ _TEXT_CMD = re.compile(
 _UNIT_TEXT = re.compile(
     r"(?<=[\d}.])\s*\\(?:text|textrm|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?"
 )
-_CONJUNCTION = re.compile(r"\s*\\(?:text|textrm|mbox)\s*\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+")
+_CONJUNCTION = re.compile(r"\s*\\(?:text|textrm|mbox)\s*\{\s*(and|or)\s*\}\s*|\s+(and|or)\s+")
 _UNIT_WORDS = re.compile(
     r"^([-+]?[\d.,/]*\d)\s+(?!(?:pi|sqrt|root|log|ln|sin|cos|tan|cot|sec|csc|exp|inf|infinity|i)\b)"
     r"[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$"
@@ -47,7 +47,8 @@ _PRIME_POWER = re.compile(r"\^\s*\{\s*((?:\\prime\s*)+)\}|\^\s*\\prime(?![a-zA-Z
 _PRIME_MARKS = re.compile(r"([A-Za-z0-9})\]])\s*('+)")
 _CHOICE = re.compile(r"^\(([A-Ea-e])\)$")
 _CHOICE_LABEL = re.compile(r"^\(([A-E])\)\s*(.*)$")
-_RELATION = re.compile(r"\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt)(?![a-zA-Z])|<=|>=|[<>≤≥]")
+RELATION = re.compile(r"\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt)(?![a-zA-Z])|<=|>=|[<>≤≥]")
+"""An inequality sign: ``<``, ``>``, ``\\le``, ``\\geq``, ``\\leqslant``, ``≤``, ``>=``, …"""
 _LESS = ("<", "\\lt")
 _LESS_EQUAL = ("<=", "≤", "\\le", "\\leq", "\\leqslant")
 _GREATER_EQUAL = (">=", "≥", "\\ge", "\\geq", "\\geqslant")
@@ -56,6 +57,16 @@ _VARIABLE_ONLY = re.compile(rf"^{_VARIABLE}$")
 _THOUSANDS_COMMAS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _WS = re.compile(r"\s+")
 _SPACE_AROUND_SYMBOL = re.compile(r" ?([^\w\s\\]) ?")
+_ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is\b\s*:?|\s*:)\s*(?=\S)", re.IGNORECASE)
+_ABS_VARIABLE = re.compile(rf"^\|{_VARIABLE}\|$")
+_MOD_SUFFIX = re.compile(
+    r"\s*(?:\\pmod\s*(?:\{([^{}]{1,50})\}|(\w+))|\(\s*\\b?mod\s*([^()]{1,50}?)\s*\)|\\b?mod\s*(?:\{([^{}]{1,50})\}|(\w+)))$"
+)
+_DEBRIS_TAILS = ("\\\\", "\\newline", "\\nonumber", "\\notag", "\\hfill", "\\cr", "&", "\\")
+_DEBRIS_LAST = frozenset(".\\&}])eglr")
+_CONSTANT_COMMAND = re.compile(
+    r"\\(?:frac|sqrt|pi|infty|cdot|times|div|bmod|mod|binom|sin|cos|tan|cot|sec|csc|log|ln|exp|[lr]floor|[lr]ceil)"
+)
 
 _INT = r"[-+]?\d+"
 _DECIMAL = r"[-+]?(?:\d+\.\d*|\.\d+)"
@@ -129,9 +140,24 @@ def _braced_fraction(match: re.Match[str]) -> str:
     return f"\\frac{{{numerator}}}{{{denominator}}}"
 
 
+def _conjunctions(text: str) -> str:
+    """ "and"/"or" between answers as a comma (a list), except "or" between inequalities: ``\\cup``
+    (``x < -2 \\text{ or } x > 2`` is a union of intervals)."""
+    relations: list[bool] = []
+
+    def replace(match: re.Match[str]) -> str:
+        if (match.group(1) or match.group(2)) != "or":
+            return ","
+        if not relations:
+            relations.append(RELATION.search(text) is not None)
+        return "\\cup " if relations[0] else ","
+
+    return _CONJUNCTION.sub(replace, text)
+
+
 def _unwrap_text(text: str) -> str:
     """Drop unit ``\\text{…}`` after a number and unwrap the remaining text commands to their content."""
-    text = _CONJUNCTION.sub(",", text)
+    text = _conjunctions(text)
     text = _UNIT_TEXT.sub("", text)
     previous = None
     while previous != text:
@@ -140,9 +166,87 @@ def _unwrap_text(text: str) -> str:
     return text
 
 
-def normalize_answer(answer: str) -> str:
-    """Canonical string form of one answer: wrappers, spacing, ``\\left``/``\\right``, units, degrees and
-    ``x =`` removed; ``\\dfrac``/``\\tfrac`` → ``\\frac``; thousands separators dropped."""
+def top_level_split(text: str, separator: str) -> list[str]:
+    """Split ``text`` on ``separator`` where it is outside every bracket pair (linear scan)."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    n = len(text)
+    width = len(separator)
+    while i < n:
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(separator, i):
+            parts.append(text[start:i])
+            i += width
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _strip_debris(text: str) -> str:
+    """``text`` without LaTeX left over around the answer: a trailing ``\\``, ``\\\\``, ``\\nonumber``,
+    ``&``, period or unmatched ``}``/``\\)``/``\\]``, and a leading ``&`` or ``=`` (``&= 5`` from an
+    ``align``)."""
+    while text and text[0] in "&=" and not text.startswith("=="):
+        text = text[1:].lstrip()
+    while text and text[-1] in _DEBRIS_LAST:
+        before = text
+        text = text.rstrip(".").rstrip()
+        for tail in _DEBRIS_TAILS:
+            if text.endswith(tail):
+                text = text[: -len(tail)].rstrip()
+                break
+        if text.endswith(("\\)", "\\]")) and ("\\(" if text.endswith(")") else "\\[") not in text:
+            text = text[:-2].rstrip()
+        elif text.endswith("}") and text.count("}") > text.count("{"):
+            text = text[:-1].rstrip()
+        if text == before:
+            break
+    return text
+
+
+def _equation_value(text: str) -> str:
+    """The value ``v`` of a statement ``E = v`` (or ``x = E = v``) whose other sides are constants:
+    ``17 \\bmod 5 = 2`` → ``2``, ``x = 12/4 = 3`` → ``3``; any other text unchanged."""
+    if "," in text or RELATION.search(text):
+        return text
+    parts = [part.strip() for part in text.split("=")]
+    if not all(_is_constant(part) for part in parts[1:]):
+        return text
+    if _is_constant(parts[0]) or (len(parts) > 2 and _VARIABLE_ONLY.match(parts[0])):
+        return parts[-1]
+    return text
+
+
+def _congruence(text: str) -> str:
+    """A congruence as ``r\\pmod{m}``: ``17 \\equiv 2 \\pmod{5}``, ``x \\equiv 2 \\pmod 5`` and
+    ``n \\equiv 2 \\mod 5`` → ``2\\pmod{5}`` (the left side dropped when it is a constant or a variable);
+    a trailing ``\\pmod{m}`` or ``(\\bmod m)`` written as ``\\pmod{m}``; any other text unchanged."""
+    left, equiv, right = text.partition("\\equiv")
+    body = right if equiv else text
+    match = _MOD_SUFFIX.search(body)
+    if match is None or (
+        not equiv and match.group(1) is None and match.group(2) is None and match.group(3) is None
+    ):
+        return text
+    residue = body[: match.start()].strip()
+    modulus = next(group for group in match.groups() if group is not None).strip()
+    if not residue:
+        return text
+    if equiv and not (_is_constant(left.strip()) or _VARIABLE_ONLY.match(left.strip())):
+        return text
+    return f"{residue}\\pmod{{{modulus}}}"
+
+
+def _normalize(answer: str, strip_assignment: bool) -> str:
+    """:func:`normalize_answer`, with or without the ``x =`` in front removed."""
     text = strip_wrappers(answer)
     text = _THOUSANDS_THIN.sub("", text)
     text = _LEFT_RIGHT.sub("", text)
@@ -157,9 +261,14 @@ def normalize_answer(answer: str) -> str:
     text = _unwrap_text(text)
     text = text.replace("\\%", "%").replace("\\$", "").replace("$", "")
     text = _WS.sub(" ", text).strip()
-    text = text.rstrip(".").rstrip()
-    if text.count("=") == 1:
+    text = _ANSWER_PREFIX.sub("", text, count=1)
+    text = _strip_debris(text)
+    if strip_assignment and text.count("=") == 1:
         text = _ASSIGNMENT.sub("", text, count=1)
+    if "=" in text:
+        text = _equation_value(text)
+    if "mod" in text:
+        text = _congruence(text)
     text = _MEMBERSHIP.sub("", text, count=1)
     text = _UNIT_WORDS.sub(r"\1", text)
     thousands = _THOUSANDS_COMMAS.match(text)
@@ -169,7 +278,37 @@ def normalize_answer(answer: str) -> str:
         text = choice.group(1).upper()
     if thousands:
         text = text.replace(",", "")
+    if "\\cup" in text and RELATION.search(text):
+        return "\\cup".join(
+            inequality_interval(p.strip()) or p.strip() for p in top_level_split(text, "\\cup")
+        )
     return inequality_interval(text) or text
+
+
+def normalize_answer(answer: str) -> str:
+    """Canonical string form of one answer: wrappers, spacing, ``\\left``/``\\right``, units, degrees,
+    ``x =``, an ``Answer:`` label and trailing LaTeX debris removed; ``\\dfrac``/``\\tfrac`` → ``\\frac``;
+    thousands separators dropped; a one-variable inequality as its interval (or union), a constant
+    statement ``E = v`` as ``v``, a congruence as ``r\\pmod{m}``."""
+    return _normalize(answer, strip_assignment=True)
+
+
+def normalize_equation(answer: str) -> str | None:
+    """The normalised form of an answer that is one equation in two or more variables (a line
+    ``y = 2x + 3``, a plane), ``x =`` kept; ``None`` for anything else."""
+    text = _normalize(answer, strip_assignment=False)
+    if text.count("=") != 1 or RELATION.search(text) or len(top_level_split(text, ",")) > 1:
+        return None
+    letters = {ch for ch in _LATEX_COMMAND.sub("", text) if ch.isalpha()}
+    return text if len(letters) >= 2 else None
+
+
+def _is_constant(text: str) -> bool:
+    """True for a number written out: :func:`_is_value`, and every command an operator or a constant
+    (``17 \\bmod 5``, ``\\frac{\\pi}{2}``; not ``3\\theta``)."""
+    return _is_value(text) and all(
+        _CONSTANT_COMMAND.fullmatch(command) for command in _LATEX_COMMAND.findall(text)
+    )
 
 
 def _is_value(text: str) -> bool:
@@ -177,32 +316,97 @@ def _is_value(text: str) -> bool:
     return bool(text) and not any(ch.isalpha() for ch in _LATEX_COMMAND.sub("", text))
 
 
-def inequality_interval(text: str) -> str | None:
-    """The interval a one-variable inequality describes (``-3<x\\le 5`` → ``(-3,5]``, ``x>2`` →
-    ``(2,\\infty)``), or ``None`` when ``text`` is not such an inequality."""
-    operators = _RELATION.findall(text)
-    if not 1 <= len(operators) <= 2 or "=" in _RELATION.sub("", text):
+def relation_parts(text: str) -> tuple[list[str], list[tuple[bool, bool]]] | None:
+    """The sides of an inequality chain and, for each sign, whether it is ``<``-like (increasing) and
+    whether it is non-strict: ``1<|z|\\le 3`` → ``(["1", "|z|", "3"], [(True, False), (True, True)])``;
+    ``None`` without a sign or with an ``=`` outside the signs."""
+    operators = RELATION.findall(text)
+    if not operators or "=" in RELATION.sub("", text):
         return None
-    parts = [p.strip().removeprefix("+") for p in _RELATION.split(text)]
-    increasing = [op in _LESS or op in _LESS_EQUAL for op in operators]
-    closed = [op in _LESS_EQUAL or op in _GREATER_EQUAL for op in operators]
-    if len(parts) == 3:
-        low, variable, high = parts
-        if increasing[0] != increasing[1] or not _VARIABLE_ONLY.match(variable):
+    parts = [p.strip().removeprefix("+") for p in RELATION.split(text)]
+    if not all(parts):
+        return None
+    kinds = [
+        (op in _LESS or op in _LESS_EQUAL, op in _LESS_EQUAL or op in _GREATER_EQUAL) for op in operators
+    ]
+    return parts, kinds
+
+
+def _single_term(text: str) -> bool:
+    """True when ``text`` has no ``+``/``-`` outside brackets after its first character."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in "+-" and depth == 0 and i > 0 and text[i - 1] not in "^_":
+            return False
+    return True
+
+
+def _negate(value: str) -> str:
+    """``-value`` as text: ``2`` → ``-2``, ``-\\frac{1}{2}`` → ``\\frac{1}{2}``, ``1-\\sqrt{5}`` → ``-(1-\\sqrt{5})``."""
+    if value.startswith("-") and _single_term(value[1:]):
+        return value[1:]
+    return f"-{value}" if _single_term(value) else f"-({value})"
+
+
+def _interval(low: str, high: str, closed: list[bool]) -> str:
+    """The interval from ``low`` to ``high`` with each end closed or open, as text."""
+    return ("[" if closed[0] else "(") + f"{low},{high}" + ("]" if closed[1] else ")")
+
+
+def _abs_set(low: str, high: str, closed: list[bool]) -> str | None:
+    """The set of ``x`` with ``|x|`` between ``low`` and ``high`` (numbers or infinities; the lower
+    bound positive), as an interval or a union; ``None`` when a bound is not a plain number."""
+    lower = None if low == "-\\infty" else parse_number(low)
+    upper = None if high == "\\infty" else parse_number(high)
+    if (lower is None and low != "-\\infty") or (upper is None and high != "\\infty"):
+        return None
+    if lower is None:
+        if upper is None or upper.value <= 0:
             return None
-        if not (_is_value(low) and _is_value(high)):
+        return _interval(_negate(high), high, [closed[1], closed[1]])
+    if lower.value <= 0 or (upper is not None and upper.value <= lower.value):
+        return None
+    left = _interval(_negate(high), _negate(low), [closed[1], closed[0]])
+    return left + "\\cup" + _interval(low, high, closed)
+
+
+def inequality_interval(text: str) -> str | None:
+    """The set a one-variable inequality describes: an interval (``-3<x\\le 5`` → ``(-3,5]``, ``x>2``
+    → ``(2,\\infty)``, ``-x>-1`` → ``(-\\infty,1)``) or, for ``|x|`` against numbers, a union
+    (``|x|>2`` → ``(-\\infty,-2)\\cup(2,\\infty)``); ``None`` when ``text`` is not such an inequality."""
+    split = relation_parts(text)
+    if split is None or len(split[1]) > 2:
+        return None
+    parts, kinds = split
+    increasing = [kind[0] for kind in kinds]
+    closed = [kind[1] for kind in kinds]
+    if len(parts) == 3:
+        low, term, high = parts
+        if increasing[0] != increasing[1] or not (_is_value(low) and _is_value(high)):
             return None
         if not increasing[0]:
             low, high, closed = high, low, closed[::-1]
-    elif _VARIABLE_ONLY.match(parts[0]) and _is_value(parts[1]):
+    elif _is_value(parts[1]) and not _is_value(parts[0]):
+        term = parts[0]
         low, high = ("-\\infty", parts[1]) if increasing[0] else (parts[1], "\\infty")
         closed = [False, closed[0]] if increasing[0] else [closed[0], False]
-    elif _VARIABLE_ONLY.match(parts[1]) and _is_value(parts[0]):
+    elif _is_value(parts[0]) and not _is_value(parts[1]):
+        term = parts[1]
         low, high = (parts[0], "\\infty") if increasing[0] else ("-\\infty", parts[0])
         closed = [closed[0], False] if increasing[0] else [False, closed[0]]
     else:
         return None
-    return ("[" if closed[0] else "(") + f"{low},{high}" + ("]" if closed[1] else ")")
+    if _VARIABLE_ONLY.match(term):
+        return _interval(low, high, closed)
+    if term.startswith("-") and _VARIABLE_ONLY.match(term[1:]):
+        return _interval(_negate(high), _negate(low), closed[::-1])
+    if _ABS_VARIABLE.match(term):
+        return _abs_set(low, high, closed)
+    return None
 
 
 def prime_marks(text: str) -> list[tuple[str, int]]:

@@ -463,8 +463,118 @@ MATH_VERIFY_DISAGREEMENTS = [
     ("\\frac \\pi4 + 2 - \\sqrt3", "\\frac \\pi4 + 2 - \\sqrt2", False),
 ]
 
+# Issue 22: classes of equivalent answers graded wrong before, each rule with "must differ" twins
+# (another end, strict vs non-strict, a missing solution, another letter, another slope).
+INTERVALS_INEQUALITIES = [
+    ("-x > -1", "x < 1", True),
+    ("-x \\ge -1", "x < 1", False),
+    ("-x > -2", "x < 1", False),
+    ("-\\frac{8}{3} \\le -x < -\\frac{3}{5}", "\\left(\\frac{3}{5},\\frac{8}{3}\\right]", True),
+    ("-\\frac{8}{3} < -x < -\\frac{3}{5}", "\\left(\\frac{3}{5},\\frac{8}{3}\\right]", False),
+    ("x \\in [-2, 7]", "-2 \\le x \\le 7", True),
+    ("x \\in [-2, 7)", "-2 \\le x \\le 7", False),
+    ("x \\in [-2, 8]", "-2 \\le x \\le 7", False),
+    ("|z| > 2", "(-\\infty,-2)\\cup(2,\\infty)", True),
+    ("|z| \\ge 2", "(-\\infty,-2)\\cup(2,\\infty)", False),
+    ("|z| > 3", "(-\\infty,-2)\\cup(2,\\infty)", False),
+    ("1 \\le |z| \\le 3", "[-3,-1]\\cup[1,3]", True),
+    ("1 < |z| \\le 3", "[-3,-1]\\cup[1,3]", False),
+    ("|x| < 3", "(-3,3)", True),
+    ("|x| < 3", "(-3,3]", False),
+    ("x < -2 \\text{ or } x > 2", "(-\\infty,-2)\\cup(2,\\infty)", True),
+    ("x < -2 \\text{ or } x \\ge 2", "(-\\infty,-2)\\cup(2,\\infty)", False),
+    ("x < -2 \\text{ or } x > 3", "(-\\infty,-2)\\cup(2,\\infty)", False),
+    ("x < -2", "(-\\infty,-2)\\cup(2,\\infty)", False),
+    ("x \\le 0 or x > 1", "x \\in (-\\infty, 0] \\cup (1, \\infty)", True),
+    # solved by sympy in a worker: any algebraic inequality in one variable
+    ("2x + 1 > 5", "(2, \\infty)", True),
+    ("2x + 1 \\ge 5", "(2, \\infty)", False),
+    ("3x - 1 \\le 7", "x \\le \\frac{8}{3}", True),
+    ("3x - 1 \\le 8", "x \\le \\frac{8}{3}", False),
+    ("|2z - 1| < 3", "(-1, 2)", True),
+    ("|2z - 1| \\le 3", "(-1, 2)", False),
+    ("x^2 \\ge 4", "(-\\infty,-2]\\cup[2,\\infty)", True),
+    ("x^2 > 4", "(-\\infty,-2]\\cup[2,\\infty)", False),
+    ("|x| > \\sqrt{2}", "(-\\infty,-\\sqrt{2})\\cup(\\sqrt{2},\\infty)", True),
+    ("|x| \\ge \\sqrt{2}", "(-\\infty,-\\sqrt{2})\\cup(\\sqrt{2},\\infty)", False),
+    ("2x > 1", "(0.5, \\infty)", True),
+    ("2x > 1", "(0.6, \\infty)", False),
+    ("x < 1 \\text{ or } 2x > 6", "(-\\infty,1)\\cup(3,\\infty)", True),
+    ("x < 1 \\text{ or } 2x > 6", "(-\\infty,1)\\cup(2,\\infty)", False),
+    # not sets of the reals: a function's range (the question decides), a trigonometric inequality
+    # (sympy's solveset returns one period), several variables
+    ("0 < f(x) < 1", "(0, 1)", False),
+    ("(0, 1)", "0 < f(x) < 1", False),
+    ("[-80, 82]", "-80\\leq g(x)\\leq 82", False),
+    ("(0, \\pi)", "\\sin x > 0", False),
+    ("(0, 1)", "x + y < 1", False),
+]
+
+EQUATIONS = [
+    ("2x - y + 3 = 0", "y = 2x + 3", True),
+    ("4x - 2y + 6 = 0", "y = 2x + 3", True),
+    ("3x - y + 3 = 0", "y = 2x + 3", False),
+    ("2x - y - 3 = 0", "y = 2x + 3", False),
+    ("x = \\frac{y - 3}{2}", "y = 2x + 3", True),
+    ("x = \\frac{y - 3}{3}", "y = 2x + 3", False),
+    ("-4x + 2y - 4z + 36 = 0", "2x - y + 2z - 18 = 0", True),
+    ("-4x + 2y - 4z + 35 = 0", "2x - y + 2z - 18 = 0", False),
+    ("2x^2 + 2y^2 = 8", "x^2 + y^2 = 4", True),
+    ("2x^2 + 2y^2 = 4", "x^2 + y^2 = 4", False),
+    ("y = 3x + 3", "y = 2x + 3", False),
+    ("2x - y + 3 = 0", "2x + 3", False),
+]
+
+SOLUTIONS_IN_PROSE = [
+    ("p=5,q=2;p=7,q=2", "(5,2),(7,2)", True),
+    ("p=5,q=2;p=7,q=3", "(5,2),(7,2)", False),
+    ("p=5,q=2", "(5,2),(7,2)", False),
+    ("p=5, q=2 \\text{ or } p=7, q=2", "\\{(5,2),(7,2)\\}", True),
+    ("p=5, q=2 \\text{ or } p=7, q=2", "\\{(5,2),(2,7)\\}", False),
+    ("p=5, q=2 \\quad\\text{and}\\quad p=7, q=2", "(7,2),(5,2)", True),
+    ("(5,2); (7,2)", "\\{(5,2),(7,2)\\}", True),
+    ("(5,2); (7,2); (9,2)", "\\{(5,2),(7,2)\\}", False),
+    ("(5,2) \\quad\\text{and}\\quad (7,2)", "(5,2),(7,2)", True),
+    ("x = 1, y = 2, x = 3, y = 4", "(1,2),(3,4)", True),
+    ("x = 1, y = 2, y = 3, x = 4", "(1,2),(4,3)", False),
+    ("x = 1; x = 2", "1, 2", True),
+    ("x = 1; x = 3", "1, 2", False),
+]
+
+LETTERS_MODULAR_DEBRIS = [
+    ("Answer: B", "B", True),
+    ("Answer: C", "B", False),
+    ("\\text{Answer: (B)}", "B", True),
+    ("The answer is B", "B", True),
+    ("Final answer: \\text{(B)}", "\\text{(B)}", True),
+    ("(D)", "\\text{(B)}", False),
+    ("17 \\bmod 5 = 2", "2", True),
+    ("17 \\bmod 5 = 3", "2", False),
+    ("17 \\equiv 2 \\pmod{5}", "2", True),
+    ("17 \\equiv 2 \\pmod{5}", "3", False),
+    ("n \\equiv 2 \\pmod 5", "2", True),
+    ("x \\equiv 2 \\pmod 5", "x \\equiv 2 \\pmod{5}", True),
+    ("x \\equiv 2 \\pmod 7", "x \\equiv 2 \\pmod{5}", False),
+    ("2 \\pmod{7}", "x \\equiv 2 \\pmod{5}", False),
+    ("2^{10} = 1024", "1024", True),
+    ("2^{10} = 1000", "1024", False),
+    ("x = 12/4 = 3", "3", True),
+    ("5 \\", "5", True),
+    ("5 \\\\", "5", True),
+    ("6 \\\\", "5", False),
+    ("\\frac{1}{2} \\nonumber", "\\frac12", True),
+    ("&= 12", "12", True),
+    ("12}", "12", True),
+    ("13}", "12", False),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix} \\\\", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", True),
+]
+
 CASES = (
-    FOUND_BY_METAMORPHIC
+    INTERVALS_INEQUALITIES
+    + EQUATIONS
+    + SOLUTIONS_IN_PROSE
+    + LETTERS_MODULAR_DEBRIS
+    + FOUND_BY_METAMORPHIC
     + MATH_VERIFY_DISAGREEMENTS
     + MULTI_ANSWER
     + PRIMES_CHOICES

@@ -27,14 +27,23 @@ from dataclasses import dataclass
 from simpletir.reward.normalize import match_brace
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-_BOX_JOIN_RE = re.compile(r"[\s,;$]*(?:(?:and|or|\\quad|\\text\{\s*(?:and|or)\s*\})[\s,;$]*)?")
+_BOX_SEPARATORS = r"(?:[\s,;$~]|\\[,;:!]|\\q?quad(?![a-zA-Z]))*"
+_BOX_JOIN_RE = re.compile(rf"{_BOX_SEPARATORS}(?:(?:and|or|\\text\{{\s*(?:and|or)\s*\}}){_BOX_SEPARATORS})?")
 _MAX_BOX_GAP = 40
 _FENCE = "```"
 _FENCE_INFO_RE = re.compile(r"```[ \t]*([\w+#.-]*)")
 _CODE_TAGS = ("", "py", "python")
 _ANSWER_PHRASE_RE = re.compile(
-    r"(?:\bfinal answer|\bthe answer|^[ \t>#*]*answer)(?: to (?:the|this) (?:problem|question))?"
-    r"[ \t*]*(?:\bis\b|:)[ \t*]*:?",
+    r"(?:(?:\bfinal answer|\bthe answer|^[ \t>#*]*answer)(?: to (?:the|this) (?:problem|question))?"
+    r"[ \t*]*(?:\bis\b|:)"
+    # the same statements in other languages: "la respuesta es", "die Antwort ist", "答案是", "Ответ:", …
+    r"|\bla respuesta(?: final)? es\b|\ba resposta(?: final)? é|\bla réponse(?: finale)? est\b"
+    r"|\bla risposta(?: finale)? è|\bdie (?:endgültige )?antwort (?:ist|lautet)\b|\bhet antwoord is\b"
+    r"|\bответ(?:ом)? (?:является|будет|равен)|答案\s*(?:是|为|為|[:：])|答え(?:は|\s*[:：])|정답은|\bđáp án (?:là|:)"
+    r"|\bjawabannya adalah\b|\b(?:respuesta|resposta) final\s*:|\bréponse finale\s*:|最终答案\s*[:：]"
+    r"|^[ \t>#*]*(?:respuesta|resposta|réponse|risposta|antwort|antwoord|ответ|解答|정답|답|jawaban)"
+    r"[ \t*]*[:：])"
+    r"[ \t*]*[:：]?",
     re.IGNORECASE | re.MULTILINE,
 )
 _IMMEDIATE_RE = re.compile(r"[\s*]*(?:[-+(\[{$\\\d.]|\(?[A-E]\)?\.?[ \t*]*(?:\n|$))")
@@ -46,7 +55,7 @@ _MATH_DELIMITER_RE = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
 _CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
 _MAX_SPAN_CHARS = 2000
 _NUMBER_RE = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?")
-_SENTENCE_END_RE = re.compile(r"\n|\.(?=\s|$)|$")
+_SENTENCE_END_RE = re.compile(r"\n|\.(?=\s|$)|[。，；！？（]|$")
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,37 @@ def test_issue_responses(response: str, truth: str, kwargs: dict, acc: bool) -> 
     assert result["acc"] is acc, result
 
 
+# Issue 22: whole responses for each class, each against a gold it must match and one it must not.
+ISSUE_22_RESPONSES = [
+    ("So \\boxed{(5,2)} \\quad\\text{and}\\quad \\boxed{(7,2)}.", "\\{(5,2),(7,2)\\}", True),
+    ("So \\boxed{(5,2)} \\quad\\text{and}\\quad \\boxed{(7,2)}.", "(5,2)", False),
+    ("\\boxed{(5,2)} fails the check; the solution is \\boxed{(7,2)}.", "\\{(5,2),(7,2)\\}", False),
+    ("\\boxed{(5,2)} fails the check; the solution is \\boxed{(7,2)}.", "(7,2)", True),
+    ("The pairs are $\\boxed{p=5,q=2}$ or $\\boxed{p=7,q=2}$.", "(5,2),(7,2)", True),
+    ("The pairs are $\\boxed{p=5,q=2}$ or $\\boxed{p=7,q=3}$.", "(5,2),(7,2)", False),
+    ("Hence $p=5,q=2;p=7,q=2$.", "(5,2),(7,2)", True),
+    ("Checking each option, only one fits.\nAnswer: \\text{(B)}", "B", True),
+    ("Checking each option, only one fits.\nAnswer: \\text{(B)}", "C", False),
+    ("The remainder is $\\boxed{17 \\bmod 5 = 2}$.", "2", True),
+    ("The remainder is $\\boxed{17 \\bmod 5 = 2}$.", "3", False),
+    ("So \\boxed{12 \\\\}", "12", True),
+    ("Por lo tanto, la respuesta es $\\frac{1}{2}$ cuando n = 3.", "\\frac12", True),
+    ("Por lo tanto, la respuesta es $\\frac{1}{2}$ cuando n = 3.", "3", False),
+    ("所以答案是 $\\frac{1}{2}$，其中 n = 3。", "0.5", True),
+    ("The solution set is $\\boxed{|z| > 2}$.", "(-\\infty,-2)\\cup(2,\\infty)", True),
+    ("The solution set is $\\boxed{|z| \\ge 2}$.", "(-\\infty,-2)\\cup(2,\\infty)", False),
+    ("The line is $\\boxed{2x - y + 3 = 0}$.", "y = 2x + 3", True),
+    ("The line is $\\boxed{2x - y + 4 = 0}$.", "y = 2x + 3", False),
+]
+
+
+@pytest.mark.parametrize(("response", "truth", "acc"), ISSUE_22_RESPONSES)
+def test_issue_22_responses(response: str, truth: str, acc: bool) -> None:
+    result = compute_score("math", response, truth)
+    assert result["timeout"] is False and result["grader_error"] is False, result
+    assert result["acc"] is acc, result
+
+
 def test_result_says_why() -> None:
     none = compute_score("math", RESPONSE_NONE, "42", last_number=False)
     assert none["no_answer"] is True and none["pred"] == ""

@@ -157,6 +157,32 @@ def test_extract_answer_issue_cases(text: str, expected: str | None) -> None:
     assert extract_answer(text) == expected
 
 
+# Issue 22: several boxes joined by spacing and one "and"/"or" (and the gaps that keep them apart), and
+# final-answer statements in other languages, without a box.
+SEVERAL_BOXES_AND_LANGUAGES = [
+    ("So \\boxed{(5,2)} \\quad \\text{and} \\quad \\boxed{(7,2)}.", "(5,2), (7,2)"),
+    ("So $\\boxed{p=5,q=2}$ \\qquad or \\qquad $\\boxed{p=7,q=2}$", "p=5,q=2, p=7,q=2"),
+    ("Roots: \\boxed{1},\\, \\boxed{2}\\; and~\\boxed{3}", "1, 2, 3"),
+    ("\\boxed{(5,2)} \\quad \\text{not} \\quad \\boxed{(7,2)}", "(7,2)"),
+    ("\\boxed{3} \\quad and \\quad or \\quad \\boxed{5}", "5"),
+    ("\\boxed{(5,2)} fails the check; the solution is \\boxed{(7,2)}.", "(7,2)"),
+    ("Por lo tanto, la respuesta es $\\frac{1}{2}$ cuando n = 3.", "\\frac{1}{2}"),
+    ("Donc la réponse est $\\frac{1}{2}$ pour n = 3.", "\\frac{1}{2}"),
+    ("Die Antwort ist $\\frac{1}{2}$ für n = 3.", "\\frac{1}{2}"),
+    ("Portanto, a resposta é 12.", "12"),
+    ("所以答案是 $\\frac{1}{2}$，其中 n = 3。", "\\frac{1}{2}"),
+    ("答案：12（n = 3 时）", "12"),
+    ("Ответ: $\\frac{1}{2}$ при n = 3.", "\\frac{1}{2}"),
+    ("La respuesta parecía $4$, pero al revisar, la respuesta es $5$ para n = 3.", "5"),
+    ("Primero \\boxed{4}. Después de revisar, la respuesta es 5.", "5"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SEVERAL_BOXES_AND_LANGUAGES)
+def test_several_boxes_and_other_languages(text: str, expected: str | None) -> None:
+    assert extract_answer(text) == expected
+
+
 OPTION_CASES = [
     (ANSWER_PHRASE, ExtractConfig(answer_phrase=False), "\\frac{7}{2}"),
     (ANSWER_PHRASE, ExtractConfig(answer_phrase=False, last_math=False), "2"),

@@ -78,11 +78,8 @@ class _Worker:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
-    def request(
-        self, given: str, truth: str, float_rounding: int | None, deadline: float
-    ) -> dict[str, object] | None:
-        """Send one comparison and wait until ``deadline`` for its reply; ``None`` on timeout."""
-        payload = {"given": given, "truth": truth, "float_rounding": float_rounding}
+    def request(self, payload: dict[str, object], deadline: float) -> dict[str, object] | None:
+        """Send one request and wait until ``deadline`` for its reply; ``None`` on timeout."""
         try:
             self.conn.sendall(json.dumps(payload).encode() + b"\n")
         except OSError as exc:
@@ -267,6 +264,12 @@ class WorkerPool:
         """Run :func:`~simpletir.reward.equivalence.symbolic_equal` in a worker within ``timeout_s``
         (waiting for a free worker counts; the template's one-time start-up does not); raises
         ``GradingTimeout`` or ``GradingError``."""
+        reply = self.call({"given": given, "truth": truth, "float_rounding": float_rounding}, timeout_s)
+        return bool(reply["equal"])
+
+    def call(self, payload: dict[str, object], timeout_s: float) -> dict[str, object]:
+        """Send one request (see :mod:`simpletir.reward.worker`) to a worker and return its reply within
+        ``timeout_s``, as :meth:`compare` does; raises ``GradingTimeout`` or ``GradingError``."""
         template = self._ready_template()
         deadline = time.monotonic() + timeout_s
         if not self._slots.acquire(timeout=max(timeout_s, 0.0)):
@@ -274,7 +277,7 @@ class WorkerPool:
         try:
             worker = self._take(template)
             try:
-                reply = worker.request(given, truth, float_rounding, deadline - RETURN_MARGIN * timeout_s)
+                reply = worker.request(payload, deadline - RETURN_MARGIN * timeout_s)
             except EOFError as exc:
                 self._discard(template, worker)
                 raise GradingError("grader worker died (memory limit or crash)") from exc
@@ -286,7 +289,7 @@ class WorkerPool:
             self._slots.release()
         if "error" in reply:
             raise GradingError(str(reply["error"]))
-        return bool(reply["equal"])
+        return reply
 
     def close(self) -> None:
         """Close every idle worker and the template; busy workers are closed when they are handed back."""

@@ -4,9 +4,11 @@ It caps its address space, imports sympy and math-verify and runs a few comparis
 parsers and caches are built, then says ``ready`` on its control socket (an ``AF_UNIX`` seqpacket
 socket inherited as ``CONTROL_FD``). From then on it forks one warm worker per ``fork`` message, which
 carries the worker's end of a fresh socket pair; a worker starts in milliseconds, inherits the cap, and
-answers each JSON line ``{"given", "truth", "float_rounding"}`` with ``{"equal": bool}`` or
-``{"error": str}`` until its socket closes. ``kill PID`` kills and reaps one of its workers (no reply:
-the pool does not wait for it). The template
+answers each JSON line until its socket closes: ``{"given", "truth", "float_rounding"}`` with
+``{"equal": bool}``, ``{"op": "official", "response", "truths"}`` (the official grader,
+:func:`simpletir.reward.official.grade_response`) with ``{"equal": bool, "pred": str}``, a failure with
+``{"error": str}``. ``kill PID`` kills and reaps one of its workers (no reply: the pool does not wait for
+it). The template
 exits when the control socket closes, so it never outlives the process that started it.
 """
 
@@ -21,6 +23,7 @@ import resource
 import signal
 import socket
 import sys
+from typing import Any
 
 WARMUP = (("\\frac{1}{2}", "0.5"), ("\\sqrt{8}", "2\\sqrt{2}"), ("(x+1)^2", "x^2+2x+1"), ("x \\geq 1", "x>1"))
 """Comparisons run once in the template: they build math-verify's parsers and sympy's caches."""
@@ -33,16 +36,22 @@ def _limit_memory(limit_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _serve(conn: socket.socket) -> None:
-    """A forked worker: answer comparison requests on ``conn`` until it closes, then exit."""
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one request: an official grading, or a symbolic comparison."""
     from simpletir.reward.equivalence import symbolic_equal
+    from simpletir.reward.official import grade_response
 
+    if request.get("op") == "official":
+        return grade_response(request["response"], request["truths"])
+    return {"equal": symbolic_equal(request["given"], request["truth"], request.get("float_rounding", 6))}
+
+
+def _serve(conn: socket.socket) -> None:
+    """A forked worker: answer requests on ``conn`` until it closes, then exit."""
     with conn.makefile("rb") as lines:
         for line in lines:
             try:
-                request = json.loads(line)
-                equal = symbolic_equal(request["given"], request["truth"], request.get("float_rounding", 6))
-                reply: dict[str, object] = {"equal": equal}
+                reply = _answer(json.loads(line))
             except (Exception, RecursionError, MemoryError) as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             conn.sendall(json.dumps(reply).encode() + b"\n")
@@ -82,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     logging.disable(logging.CRITICAL)
     from simpletir.reward.equivalence import symbolic_equal
+    from simpletir.reward.official import grade_response
 
     for given, truth in WARMUP:
         symbolic_equal(given, truth)
+        grade_response(f"\\boxed{{{given}}}", [truth])
     gc.collect()
     gc.freeze()
     control.send(b"ready")

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from simpletir.reward.config import RewardConfig
-from simpletir.reward.equivalence import MAX_ANSWER_CHARS, grade
+from simpletir.reward.equivalence import MAX_ANSWER_CHARS, GradingError, GradingTimeout, grade
 from simpletir.reward.extract import extract_answer
-from simpletir.reward.grader_pool import DEFAULT_MAX_WORKERS, start_default_pool
+from simpletir.reward.grader_pool import DEFAULT_MAX_WORKERS, default_pool, start_default_pool
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ def _ground_truths(ground_truth: Any) -> list[str]:
     return [str(ground_truth)]
 
 
-def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -> dict[str, Any]:
-    """Grade one response under ``config``; the result dict says why it scored what it did."""
-    result: dict[str, Any] = {
+def _unscored(config: RewardConfig) -> dict[str, Any]:
+    """The result dict of a response not (yet) found correct."""
+    return {
         "score": config.incorrect_score,
         "acc": False,
         "pred": "",
@@ -38,6 +38,39 @@ def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -
         "timeout": False,
         "grader_error": False,
     }
+
+
+def _score_official(solution_str: str, truths: list[str], config: RewardConfig) -> dict[str, Any]:
+    """Grade one response with the official grader (:mod:`simpletir.reward.official`), all of it in a grader
+    worker within ``config.timeout_s``."""
+    result = _unscored(config)
+    try:
+        request = {"op": "official", "response": solution_str, "truths": truths}
+        reply = default_pool().call(request, config.timeout_s)
+    except GradingTimeout:
+        result["timeout"] = True
+        return result
+    except GradingError as exc:
+        logger.warning("simpletir.reward: official grading failed: %s", exc)
+        result["grader_error"] = True
+        return result
+    except Exception:
+        logger.exception("simpletir.reward: grading raised; scored as incorrect with grader_error=True")
+        result["grader_error"] = True
+        return result
+    pred = str(reply.get("pred", ""))
+    result.update(pred=pred[:MAX_ANSWER_CHARS], no_answer=not pred)
+    if reply.get("equal") is True:
+        result.update(score=config.correct_score, acc=True)
+    return result
+
+
+def score_response(solution_str: str, ground_truth: Any, config: RewardConfig) -> dict[str, Any]:
+    """Grade one response under ``config`` (with ``config.grader``); the result dict says why it scored what
+    it did."""
+    if config.grader == "official":
+        return _score_official(solution_str or "", _ground_truths(ground_truth), config)
+    result = _unscored(config)
     deadline = time.monotonic() + config.timeout_s
     try:
         pred = extract_answer(solution_str or "", config.extract)
@@ -71,7 +104,8 @@ def compute_score(
 ) -> dict[str, Any]:
     """verl's per-sample reward: ``{score, acc, pred, no_answer, timeout, grader_error}`` (all scalars,
     ``pred`` cut to 2,048 characters);
-    ``kwargs`` are :meth:`RewardConfig.from_kwargs` options; ``data_source``/``extra_info`` are unused."""
+    ``kwargs`` are :meth:`RewardConfig.from_kwargs` options (``grader="official"``: the paper's code's grader);
+    ``data_source``/``extra_info`` are unused."""
     return score_response(solution_str, ground_truth, RewardConfig.from_kwargs(**kwargs))
 
 

@@ -9,38 +9,12 @@ from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
-from simpletir.tir.protocol import EndReason
-from simpletir.tir.record import TIRRecord
 from simpletir.trainer import TRAINER_MODE, SimpleTIRTrainer, filter_rows, mask_field, rows_to_filter_inputs
 from simpletir.trainer.filters import FilterConfig
 from simpletir.trainer.grad_norm import UnmaskedGradNormDetachWorker, UnmaskedGradNormWorker
+from tests.trainer.rows import transfer_queue_rows
 
 NO_GROUP_FILTERS = FilterConfig(min_group_reward_std=None, accuracy_band=None, min_non_overlong=0)
-
-
-def transfer_queue_rows(specs: list[tuple[str, int, bool, bool]]) -> list[dict]:
-    """Rows as verl's V1 agent loop puts them (agent_loop_tq.py): (uid, length, void, correct) each."""
-    rows = []
-    for uid, length, void, acc in specs:
-        rm = torch.zeros(length)
-        rm[-1] = float(acc)
-        rows.append(
-            {
-                "uid": uid,
-                "rm_scores": rm,
-                "response_mask": torch.ones(length, dtype=torch.int64),
-                "loss_mask": torch.ones(length, dtype=torch.int64),
-                "extra_fields": {
-                    **TIRRecord(
-                        turn_kinds=["void"] if void else ["code", "answer"],
-                        code_statuses=[] if void else ["ok"],
-                        end_reason=EndReason.VOID if void else EndReason.ANSWER,
-                    ).extra_fields(),
-                    "reward_extra_info": {"acc": acc},
-                },
-            }
-        )
-    return rows
 
 
 GROUP = [("g0", 5, False, True), ("g0", 3, True, True), ("g0", 4, False, False)]

@@ -3,8 +3,10 @@
 #
 # GRPO, no KL, no entropy bonus, no reference model; 512 prompts x 16 samples, mini-batch 128; lr 1e-6 constant,
 # AdamW betas (0.9, 0.99), grad clip 1.0; clip 0.2 / 0.28, dual-clip c = 3; token-mean; temperature 1.0, top-p
-# 1.0; groups whose accuracy is all-equal are resampled (verl's DAPO dynamic sampling, the paper's over-sampling of
-# 1,280 prompts per 512: up to INFLIGHT_GEN_BATCHES=3 batches in flight); rollout TP 4, FSDP with offload.
+# 1.0; full batches of useful groups, as upstream's fixed pool of 3 x 512 prompts (the paper: 1,280 per 512): groups
+# the group filters reject (reward std below 1e-3, fewer than 4 non-overlong) are replaced by fresh prompts, at most
+# 3 x 512 per step (algorithm.filter_groups.max_num_gen_batches), valid groups duplicated when fewer survive; up to
+# INFLIGHT_GEN_BATCHES=3 batches in flight (docs/training.md, Full batches); rollout TP 4, FSDP with offload.
 # Run by steps, as the paper ("the best checkpoint within 1,000 steps"): TOTAL_STEPS (trainer.total_training_steps;
 # trainer.total_epochs=100 only bounds it, as upstream's script), a checkpoint every SAVE_FREQ steps, validation on
 # AIME24/AIME25/AMC23/MATH500 every TEST_FREQ steps; at the end it prints the saved checkpoint with the best
@@ -55,6 +57,7 @@ python -m simpletir.main \
   algorithm.use_kl_in_reward=false \
   algorithm.filter_groups.enable=true \
   algorithm.filter_groups.metric=acc \
+  algorithm.filter_groups.max_num_gen_batches=3 \
   algorithm.filter_groups.max_inflight_gen_batches="${INFLIGHT_GEN_BATCHES:-3}" \
   actor_rollout_ref.actor.optim.lr=1e-6 \
   actor_rollout_ref.actor.ppo_mini_batch_size=128 \

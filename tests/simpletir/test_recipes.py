@@ -139,6 +139,8 @@ def test_paper_recipes_run_by_steps_with_the_final_upstream_code_limits(
     assert agent["code"]["show_empty_output"] is True and agent["code"]["timeout_s"] == 3
     assert config["simpletir"]["sandbox"] == {"backend": "local", "options": {"memory_mb": 512}}
     assert config["simpletir"]["filter"]["void_turn"] is True
+    groups = config["algorithm"]["filter_groups"]
+    assert (groups["enable"], groups["max_num_gen_batches"], groups["max_inflight_gen_batches"]) == (True, 3, 3)
     assert config["algorithm"]["rollout_correction"]["rollout_is"] is None
     assert config["algorithm"]["rollout_correction"]["rollout_rs"] is None
     # verl's dynamic batching needs one whole trajectory per GPU micro-batch

@@ -175,6 +175,8 @@ SEVERAL_BOXES_AND_LANGUAGES = [
     ("Ответ: $\\frac{1}{2}$ при n = 3.", "\\frac{1}{2}"),
     ("La respuesta parecía $4$, pero al revisar, la respuesta es $5$ para n = 3.", "5"),
     ("Primero \\boxed{4}. Después de revisar, la respuesta es 5.", "5"),
+    ("所以答案是 $\\$347$，其中 $n = 3$。", "\\$347"),
+    ("So the answer is $\\$347$ for $n = 3$.", "\\$347"),
 ]
 
 

@@ -16,21 +16,43 @@ import pytest
 
 from simpletir.reward import compute_score, grade_answer
 from tests.reward.metamorphic import (
+    DERIVED_RULES,
     NEAR_MISSES,
+    RESPONSE_SET_RULES,
     REWRITES,
+    SET_RULES,
     Case,
+    abs_band,
+    abs_union,
+    as_inequality,
+    choice_letter,
+    choice_other_letter,
+    congruence,
     decimal,
     dropped,
+    end_moved,
     fixture_golds,
     frac_slash,
     generate,
+    latex_debris,
+    line_general_form,
+    line_other_slope,
     load_golds,
+    membership,
+    mod_statement,
+    negated_variable,
     off_by_one,
     other_root,
+    piece_dropped,
     primed,
+    ray_negated,
     reordered,
+    scaled_inequality,
     sign,
+    solution_changed,
+    solutions_joined,
     spacing,
+    strictness_flipped,
     swapped,
 )
 
@@ -83,6 +105,30 @@ RULE_EXAMPLES = [
     (primed, "\\text{May}", None),
     (other_root, "\\frac{1-\\sqrt{5}}{2}", "\\frac{1+\\sqrt{5}}{2}"),
     (other_root, "-\\sqrt{5}", None),
+    (as_inequality, "[3,\\infty)", "x \\ge 3"),
+    (as_inequality, "(1, 2)", None),
+    (as_inequality, "[a +b, b]", None),
+    (as_inequality, "(-\\infty, 0) \\cup (1, \\infty)", "x < 0 \\text{ or } x > 1"),
+    (strictness_flipped, "(-\\infty, 0) \\cup (1, \\infty)", "x \\le 0 \\text{ or } x > 1"),
+    (end_moved, "(-\\infty, 0) \\cup (1, \\infty)", "x < 0 \\text{ or } x > 1 + 1"),
+    (piece_dropped, "(-\\infty, 0) \\cup (1, \\infty)", "x < 0"),
+    (piece_dropped, "[3,\\infty)", None),
+    (
+        negated_variable,
+        "\\left(\\frac{3}{5},\\frac{8}{3}\\right]",
+        "-\\frac{8}{3} \\le -x < -\\frac{3}{5}",
+    ),
+    (negated_variable, "(1-\\sqrt{5}, 3]", "-3 \\le -x < -\\left(1-\\sqrt{5}\\right)"),
+    (scaled_inequality, "[3,\\infty)", "3x - 1 \\ge 3 \\cdot 3 - 1"),
+    (membership, "x \\in [-2,7]", None),
+    (membership, "[-2,7]", "x \\in [-2,7]"),
+    (choice_letter, "\\text{(C)}", "Answer: C"),
+    (choice_other_letter, "\\text{(C)}", "Answer: D"),
+    (choice_letter, "CD", None),
+    (mod_statement, "3", "33 \\bmod 10 = 3"),
+    (mod_statement, "-1", None),
+    (congruence, "3", "19 \\equiv 3 \\pmod{8}"),
+    (latex_debris, "7", "7\\\\"),
 ]
 
 
@@ -91,9 +137,32 @@ def test_rule_examples(rule: Callable[[str], str | None], gold: str, variant: st
     assert rule(gold) == variant
 
 
+DERIVED_EXAMPLES = [
+    (abs_union, "-3", ("(-\\infty,-3)\\cup(3,\\infty)", "|x| > 3")),
+    (abs_union, "0", None),
+    (abs_band, "2", ("[-4,-2]\\cup[2,4]", "2 \\le |z| \\le 4")),
+    (ray_negated, "\\frac{1}{2}", ("[\\frac{1}{2},\\infty)", "-x \\le -\\frac{1}{2}")),
+    (line_general_form, "7", ("y = 7x - 3", "14x - 2y - 6 = 0")),
+    (line_other_slope, "-1", ("y = -x - 3", "-4x - 2y - 6 = 0")),
+    (line_general_form, "y = 2x + 5", ("y = 2x + 5", "4 x - 2 y + 10 = 0")),
+    (line_general_form, "x = 1", None),
+    (solutions_joined, "(1,-2)", ("\\{(1,-2),(-2,1)\\}", "(1, -2) \\quad\\text{and}\\quad (-2, 1)")),
+    (solutions_joined, "1", None),
+    (solution_changed, "7", ("\\{(7,1),(1,7)\\}", "p = 7, q = 1; p = 1, q = 8")),
+]
+
+
+@pytest.mark.parametrize(("rule", "gold", "derived"), DERIVED_EXAMPLES)
+def test_derived_rule_examples(
+    rule: Callable[[str], tuple[str, str] | None], gold: str, derived: tuple[str, str] | None
+) -> None:
+    assert rule(gold) == derived
+
+
 def test_every_rule_applies_to_the_fixture() -> None:
     rules = {case.rule for case in generate(fixture_golds())}
-    assert rules == set(REWRITES) | set(NEAR_MISSES) | RESPONSE_RULES
+    set_rules = set(SET_RULES) | set(DERIVED_RULES) | set(RESPONSE_SET_RULES)
+    assert rules == set(REWRITES) | set(NEAR_MISSES) | RESPONSE_RULES | set_rules
 
 
 def test_fixture_suite() -> None:

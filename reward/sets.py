@@ -49,14 +49,27 @@ def interval_literal(text: str) -> tuple[bool, str, str, bool] | None:
     return text[0] == "[", items[0].strip(), items[1].strip(), text[-1] == "]"
 
 
+def _balanced(text: str) -> bool:
+    """True when every bracket of ``text`` is closed, in order of depth (not checking their kinds)."""
+    depth = 0
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def real_set_pieces(text: str) -> list[str] | None:
     """The ``\\cup`` pieces of a normalised answer when each is an interval or an inequality (no ``=``,
-    no list), i.e. when the answer may stand for a set of reals; else ``None``."""
+    no list, brackets balanced), i.e. when the answer may stand for a set of reals; else ``None``."""
     pieces = [piece.strip() for piece in top_level_split(text, "\\cup")]
     for piece in pieces:
         if interval_literal(piece) is not None:
             continue
-        if not has_relation(piece) or "=" in RELATION.sub("", piece) or len(top_level_split(piece, ",")) > 1:
+        if not has_relation(piece) or "=" in RELATION.sub("", piece) or not _balanced(piece):
+            return None
+        if len(top_level_split(piece, ",")) > 1:
             return None
     return pieces
 

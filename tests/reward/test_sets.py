@@ -3,9 +3,12 @@ worker runs, called here directly (in this process, no time limit: the inputs ar
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from math_verify import LatexExtractionConfig, parse, verify
 
+from simpletir.reward import grade
 from simpletir.reward.equivalence import symbolic_equal
 from simpletir.reward.normalize import normalize_answer, normalize_equation
 from simpletir.reward.sets import equations_proportional, interval_literal, real_set_pieces, real_sets_equal
@@ -21,6 +24,8 @@ from simpletir.reward.sets import equations_proportional, interval_literal, real
         ("x\\le y=3", None),
         ("5", None),
         ("(1,2,3)", None),
+        ("((((x<1", None),
+        ("x<1)", None),
     ],
 )
 def test_real_set_pieces(text: str, pieces: list[str] | None) -> None:
@@ -105,3 +110,29 @@ def test_an_equation_in_one_variable_is_not_a_constant_statement() -> None:
     whole (``test_grader_pool.py`` pins that math-verify then runs it to the limit)."""
     assert normalize_answer("17 \\bmod 5 = 2") == "2"
     assert normalize_answer("\\tan \\theta = 3\\theta") == "\\tan \\theta=3\\theta"
+
+
+HOSTILE = [
+    "\\equiv" * 300 + "\\pmod{5}",
+    "mod " * 500,
+    "}" * 2000,
+    "&" * 2000,
+    "x<1\\cup" * 250,
+    "p=1,q=2," * 250,
+    ";" * 2000,
+    "\\\\" * 1000,
+    "(" * 1000 + "x<1",
+    "x<1 \\text{ or } " * 120 + "x>2",
+    "-x" + "<-x" * 600,
+    "1<|x|<" + "9" * 300,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_hostile_set_answers_are_contained(text: str) -> None:
+    start = time.process_time()
+    pieces = real_set_pieces(normalize_answer(text))
+    assert time.process_time() - start < 0.5
+    assert pieces is None or all(len(piece) <= len(text) for piece in pieces)
+    outcome = grade(text, "(0,1)", timeout_s=1.0)
+    assert outcome.correct is False and outcome.error is None

@@ -22,6 +22,8 @@ Usage: recipes/eval.sh --model PATH [options] [-- extra simpletir-eval run optio
   --samples N           samples per problem (default: 32)
   --limit N             first N problems of each benchmark (default: all)
   --concurrency N       trajectories in flight (default: 256)
+  --grader NAME         simpletir (ours) | official (the SimpleTIR paper code's grader, for numbers on its
+                        scale; see docs/reward.md) (default: $GRADER, else simpletir)
   --tp N                vLLM tensor parallel size (default: 1)
   --port N              vLLM port (default: 8000)
   --max-model-len N     vLLM context length (default: 40960 = prompt + 36k response)
@@ -51,6 +53,7 @@ SAMPLES=32
 LIMIT=()
 DEVICE=auto
 CONCURRENCY=256
+GRADER="${GRADER:-simpletir}"
 TP=1
 PORT=8000
 MAX_MODEL_LEN=40960
@@ -70,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --limit) LIMIT=(--limit "$2"); shift 2 ;;
     --device) DEVICE="$2"; shift 2 ;;
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --grader) GRADER="$2"; shift 2 ;;
     --tp) TP="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --max-model-len) MAX_MODEL_LEN="$2"; shift 2 ;;
@@ -112,6 +116,7 @@ RUN_ARGS=(
   --temperature 1.0
   --top-p 1.0
   --concurrency "$CONCURRENCY"
+  --grader "$GRADER"
   --output-dir "$OUTPUT_DIR"
   "${EXTRA[@]}"
 )

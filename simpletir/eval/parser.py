@@ -8,11 +8,14 @@ import os
 from pathlib import Path
 from typing import Any, NoReturn
 
-from simpletir.eval.records import CHECKPOINT_NAME
+from simpletir.eval.records import CHECKPOINT_NAME, DEFAULT_GRADER
 from simpletir.eval.rollout import RolloutSettings
 from simpletir.sandbox.factory import BACKENDS
 
 DEFAULT_BENCHMARKS = "aime24,aime25,amc23,math500"
+GRADERS = ("simpletir", "official")
+"""``--grader`` choices: ``simpletir.reward.config.GRADERS``, spelled out because importing ``simpletir.reward``
+starts its grader process, which ``report``, ``view`` and ``--help`` do not need."""
 SUBCOMMANDS = {"run", "report", "view"}
 
 
@@ -185,6 +188,13 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="check options, benchmark files, tokenizer and output directory, then exit without contacting the server",
     )
     out.add_argument("--label", default=None, help="run name in reports (default: model name)")
+    out.add_argument(
+        "--grader",
+        choices=GRADERS,
+        default=DEFAULT_GRADER,
+        help="answer grading: simpletir (ours) or official (the SimpleTIR paper code's, for its scale); "
+        "with --resume, finished trajectories are regraded with it",
+    )
     out.add_argument(
         "--maj-equivalence",
         choices=["symbolic", "exact"],

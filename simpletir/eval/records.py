@@ -83,12 +83,18 @@ class BenchmarkMetrics(BaseModel):
     trajectories_by_turns: dict[int, int]
 
 
+DEFAULT_GRADER = "simpletir"
+"""The grader of a result file that does not name one (written before ``--grader`` existed: graded by ours)."""
+
+
 class EvalResult(BaseModel):
     """The whole result file written by ``simpletir-eval run``."""
 
     schema_version: int = SCHEMA_VERSION
     label: str
     model: str
+    grader: str = DEFAULT_GRADER
+    """Which reward grader scored the trajectories (``simpletir.reward.config.GRADERS``)."""
     settings: dict[str, Any]
     started_at: str
     finished_at: str

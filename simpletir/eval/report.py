@@ -38,7 +38,12 @@ def summary_markdown(result: EvalResult) -> str:
         "failed",
     ]
     header += ["resp. tokens"]
-    lines = [f"# {result.label}", "", f"model `{result.model}`, {result.finished_at}; accuracies in %", ""]
+    lines = [
+        f"# {result.label}",
+        "",
+        f"model `{result.model}`, {result.finished_at}; {result.grader} grader; accuracies in %",
+        "",
+    ]
     lines += [_row(header), _row(["---"] * len(header))]
     for name, m in metrics.items():
         rates = m.exec_status_rates
@@ -60,15 +65,23 @@ def summary_markdown(result: EvalResult) -> str:
 
 
 def comparison_markdown(results: Sequence[EvalResult]) -> str:
-    """Runs × benchmarks table of avg@n / pass@n / maj@n (percent); a run lacking a benchmark shows ``–``."""
+    """Runs × benchmarks table of avg@n / pass@n / maj@n (percent) with each run's grader; a run lacking a
+    benchmark shows ``–``; runs scored by different graders are said not to be comparable."""
     benchmarks: list[str] = []
     for result in results:
         benchmarks += [b for b in result.metrics if b not in benchmarks]
-    header = ["run"] + [f"{b} avg / pass / maj" for b in benchmarks] + ["mean avg"]
+    header = ["run", "grader"] + [f"{b} avg / pass / maj" for b in benchmarks] + ["mean avg"]
     lines = ["accuracy in %, n = samples per problem (avg@n / pass@n / maj@n)", ""]
+    graders = sorted({r.grader for r in results})
+    if len(graders) > 1:
+        lines += [
+            f"**These runs were scored by different graders ({', '.join(graders)}): their accuracies are not "
+            "comparable.** A run's command with `--resume --grader NAME` regrades it (nothing is generated again).",
+            "",
+        ]
     lines += [_row(header), _row(["---"] * len(header))]
     for result in results:
-        cells: list[object] = [result.label]
+        cells: list[object] = [result.label, result.grader]
         for b in benchmarks:
             m = result.metrics.get(b)
             if m is None:

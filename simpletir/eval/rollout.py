@@ -238,6 +238,21 @@ class Job:
     sample_index: int
 
 
+def apply_grade(record: TrajectoryRecord, graded: dict[str, Any]) -> None:
+    """Set ``record``'s answer, correctness and score from a reward result dict (``compute_score``'s)."""
+    record.answer = graded.get("pred") or None
+    record.correct = bool(graded.get("acc", False))
+    record.score = float(graded.get("score", 0.0))
+
+
+async def regrade(records: Sequence[TrajectoryRecord], grader: Grader) -> None:
+    """Grade ``records`` again with ``grader`` (in threads), in place: a resumed run's finished trajectories
+    are scored by the run's grader, whichever graded them before."""
+    graded = await asyncio.gather(*(asyncio.to_thread(grader, record) for record in records))
+    for record, result in zip(records, graded, strict=True):
+        apply_grade(record, result)
+
+
 async def run_trajectories(
     runner: TrajectoryRunner,
     jobs: Sequence[Job],
@@ -263,10 +278,7 @@ async def run_trajectories(
         async with semaphore:
             record = await runner.run(job.problem, job.prompt, job.sample_index, job.index)
         if record.end_reason != EndReason.FAILED:
-            graded = await asyncio.to_thread(grader, record)
-            record.answer = graded.get("pred") or None
-            record.correct = bool(graded.get("acc", False))
-            record.score = float(graded.get("score", 0.0))
+            apply_grade(record, await asyncio.to_thread(grader, record))
         if on_record is not None:
             on_record(record)
         done += 1

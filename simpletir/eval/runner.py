@@ -15,7 +15,13 @@ from simpletir.eval.completion import CompletionBackend
 from simpletir.eval.metrics import all_metrics, exact_same, symbolic_same
 from simpletir.eval.planner import Plan, trajectory_key
 from simpletir.eval.records import CHECKPOINT_NAME, CheckpointWriter, EvalResult, TrajectoryRecord
-from simpletir.eval.rollout import RolloutSettings, TrajectoryRunner, estimate_tokens, run_trajectories
+from simpletir.eval.rollout import (
+    RolloutSettings,
+    TrajectoryRunner,
+    estimate_tokens,
+    regrade,
+    run_trajectories,
+)
 from simpletir.tir.code_runner import CodeRunSettings
 
 
@@ -51,7 +57,8 @@ def make_backend(args: argparse.Namespace, tokenizer: Any) -> CompletionBackend:
 
 
 async def evaluate(args: argparse.Namespace, plan: Plan) -> EvalResult:
-    """Evaluate the planned trajectories and return the result (trajectories graded, metrics computed)."""
+    """Evaluate the planned trajectories and return the result (trajectories graded with ``args.grader``, the
+    reused ones too; metrics computed)."""
     from simpletir.reward import compute_score
     from simpletir.sandbox import SandboxError, create_sandbox
 
@@ -76,9 +83,15 @@ async def evaluate(args: argparse.Namespace, plan: Plan) -> EvalResult:
     checkpoint = args.output_dir / CHECKPOINT_NAME
 
     def grade(record: TrajectoryRecord) -> dict[str, Any]:
-        return compute_score(record.data_source, record.response, record.ground_truth)
+        return compute_score(record.data_source, record.response, record.ground_truth, grader=args.grader)
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if plan.kept:
+        await regrade(plan.kept, grade)
+        print(
+            f"regraded the {len(plan.kept)} reused trajectories with the {args.grader} grader",
+            file=sys.stderr,
+        )
     backend = make_backend(args, tokenizer)
     async with backend:
         model = await backend.resolve_model()
@@ -111,6 +124,7 @@ async def evaluate(args: argparse.Namespace, plan: Plan) -> EvalResult:
     return EvalResult(
         label=args.label or model,
         model=model,
+        grader=args.grader,
         settings=recorded,
         started_at=started,
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

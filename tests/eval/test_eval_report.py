@@ -23,8 +23,8 @@ def test_report_table_and_plots(tmp_path: Path) -> None:
         main(["report", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(tmp_path / "rep")]) == 0
     )
     table = (tmp_path / "rep" / "comparison.md").read_text()
-    assert "| run-a | 50.0 / 100.0 / 50.0 (n=4) | 50.0 / 50.0 / 50.0 (n=4) | 50.0 |" in table
-    assert "| run-b | 50.0 / 50.0 / 50.0 (n=4) | – | 50.0 |" in table
+    assert "| run-a | simpletir | 50.0 / 100.0 / 50.0 (n=4) | 50.0 / 50.0 / 50.0 (n=4) | 50.0 |" in table
+    assert "| run-b | simpletir | 50.0 / 50.0 / 50.0 (n=4) | – | 50.0 |" in table
     import matplotlib.image
 
     for name in ["accuracy.png", "turns.png", "accuracy_by_turns.png"]:

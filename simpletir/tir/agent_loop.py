@@ -163,12 +163,10 @@ class SimpleTIRAgentLoop(AgentLoopBase):
         ids, logprobs, text = await self._generate_turn(traj, sampling_params)
         start = len(traj.response_ids)
         traj.append(ids, logprobs, sampled=True)
-        kind = classify_turn(text)
+        kind = classify_turn(text, tool_use=self.settings.tool_use)
         record.turn_kinds.append(kind.value)
         record.turn_spans.append((start, len(traj.response_ids)))
-        record.end_reason = end_after_turn(
-            kind, len(traj.response_ids), self.response_length, tool_use=self.settings.tool_use
-        )
+        record.end_reason = end_after_turn(kind, len(traj.response_ids), self.response_length)
         if record.end_reason is not None:
             return
         block = find_first_code_block(text)

@@ -85,18 +85,13 @@ class EndReason(str, Enum):
     """A generation request failed for good (evaluation only; training requests raise)."""
 
 
-def end_after_turn(kind: TurnKind, used: int, budget: int, tool_use: bool = True) -> EndReason | None:
+def end_after_turn(kind: TurnKind, used: int, budget: int) -> EndReason | None:
     """The turn rule, once a turn of ``kind`` is generated and the response holds ``used`` of ``budget`` tokens:
-    how the trajectory ends, or None to run the turn's code block and go on (``end_after_observation``).
-
-    Without the tool (``tool_use`` False, the text-only baseline) every trajectory is one turn: a code turn ends
-    it too, at the turn limit (or the budget), its code never run."""
+    how the trajectory ends, or None to run the turn's code block and go on (``end_after_observation``)."""
     if kind is TurnKind.ANSWER:
         return EndReason.ANSWER
-    if kind is TurnKind.VOID or not tool_use:
-        if used >= budget:
-            return EndReason.OVERLONG
-        return EndReason.VOID if kind is TurnKind.VOID else EndReason.MAX_TURNS
+    if kind is TurnKind.VOID:
+        return EndReason.OVERLONG if used >= budget else EndReason.VOID
     return None
 
 
@@ -171,9 +166,12 @@ def has_final_answer(text: str) -> bool:
     return FINAL_ANSWER_MARKER in text
 
 
-def classify_turn(text: str) -> TurnKind:
-    """Classify a turn's text; a turn with a code block is ``CODE`` even if it also has ``\\boxed{``."""
-    if find_first_code_block(text) is not None:
+def classify_turn(text: str, tool_use: bool = True) -> TurnKind:
+    """Classify a turn's text; a turn with a code block is ``CODE`` even if it also has ``\\boxed{``.
+
+    Without the tool (``tool_use`` False, the text-only baseline) a code block is text like any other: a turn is
+    ``ANSWER`` or ``VOID``, so every trajectory ends after its one turn (``end_after_turn``)."""
+    if tool_use and find_first_code_block(text) is not None:
         return TurnKind.CODE
     if has_final_answer(text):
         return TurnKind.ANSWER

@@ -261,18 +261,19 @@ async def test_text_only_is_one_generation_with_the_text_prompt_and_no_tool() ->
     output, server = await run_script(script, agent=TEXT_ONLY)
     assert len(server.calls) == 1 and "stop" not in server.calls[0]["sampling_params"]
     assert segments(output) == [(1, script[0])]  # kept whole, nothing executed or appended
+    assert output.extra_fields["tir_turn_kinds"] == ["answer"]
     assert output.extra_fields["tir_code_statuses"] == []
-    assert output.extra_fields["tir_end_reason"] == "max_turns"
+    assert output.extra_fields["tir_end_reason"] == "answer"
     prompt = tiny_tokenizer().decode(output.prompt_ids)
     assert "What is 6 times 7?\nPlease reason step by step" in prompt and "Python code" not in prompt
 
 
-async def test_text_only_answers_and_void_turns_end_as_with_the_tool() -> None:
-    answered, _ = await run_script(["It is \\boxed{42}." + EOS], agent=TEXT_ONLY)
-    assert answered.extra_fields["tir_end_reason"] == "answer"
-    unanswered, _ = await run_script(["It is 42." + EOS], cls=SimpleTIREvalAgentLoop, agent=TEXT_ONLY)
-    assert unanswered.extra_fields["tir_end_reason"] == "void"
-    assert unanswered.extra_fields["void_turn"] is True
+async def test_text_only_without_an_answer_is_void_even_with_code() -> None:
+    script = ["```python\nprint(6 * 7)\n```" + EOS]
+    output, server = await run_script(script, cls=SimpleTIREvalAgentLoop, agent=TEXT_ONLY)
+    assert len(server.calls) == 1 and output.extra_fields["tir_code_statuses"] == []
+    assert output.extra_fields["tir_end_reason"] == "void"
+    assert output.extra_fields["void_turn"] is True
 
 
 async def test_raw_prompt_without_chat_template() -> None:

@@ -136,18 +136,21 @@ def test_the_turn_rule_after_a_turn(text: str, used: int, budget: int, end: EndR
 
 
 @pytest.mark.parametrize(
-    ("text", "used", "budget", "end"),
+    ("text", "kind", "end"),
     [
-        ("The answer is \\boxed{4}.", 10, 100, EndReason.ANSWER),
-        ("I am not sure.", 10, 100, EndReason.VOID),
-        ("```python\nprint(1)\n```", 10, 100, EndReason.MAX_TURNS),  # no tool: the code is never run
-        ("```python\nprint(1)\n```", 100, 100, EndReason.OVERLONG),
+        ("```python\nprint(1)\n```\nSo \\boxed{1}.", TurnKind.ANSWER, EndReason.ANSWER),
+        ("```python\nprint(1)\n```", TurnKind.VOID, EndReason.VOID),  # no tool: the code is only text
+        ("I am not sure.", TurnKind.VOID, EndReason.VOID),
     ],
 )
-def test_without_the_tool_every_turn_ends_the_trajectory(
-    text: str, used: int, budget: int, end: EndReason
+def test_without_the_tool_a_turn_is_an_answer_or_void_and_ends_the_trajectory(
+    text: str, kind: TurnKind, end: EndReason
 ) -> None:
-    assert end_after_turn(classify_turn(text), used, budget, tool_use=False) is end
+    assert classify_turn(text, tool_use=False) is kind
+    assert end_after_turn(kind, 10, 100) is end
+    assert end_after_turn(kind, 100, 100) is (
+        EndReason.ANSWER if kind is TurnKind.ANSWER else EndReason.OVERLONG
+    )
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="backend option (value parsed as JSON when it parses); repeatable",
     )
-    tools.add_argument("--code-timeout", type=float, default=5.0, help="seconds per program")
+    tools.add_argument(
+        "--code-timeout",
+        type=float,
+        default=defaults.code.timeout_s,
+        help="seconds per program (training's default)",
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "--output-dir", type=Path, default=Path("eval_results"), help="results.json + summary.md"

@@ -125,3 +125,15 @@ def test_a_dry_run_does_not_load_the_model(model_dirs: Path, capsys: pytest.Capt
     argv = ["--model", str(model_dirs / "garbage"), "--data", str(data), "--samples", "2", "--dry-run"]
     assert main([*argv, "--output-dir", str(model_dirs / "out")]) == 0  # its weights would not load
     assert "dry run: 2 trajectories (toy; 2 samples per problem), 2 to run" in capsys.readouterr().out
+
+
+def test_run_defaults_are_the_training_configs() -> None:
+    """Turn limits (validation) and the program time limit default to what training uses, not to copies."""
+    from simpletir.eval.parser import build_parser
+    from simpletir.tir.agent_config import TIRAgentConfig
+    from simpletir.tir.code_runner import CodeRunSettings
+
+    args = build_parser().parse_args(["run", "--url", "http://127.0.0.1:9", "--data", "x.parquet"])
+    assert args.max_turns == TIRAgentConfig.val_max_turns
+    assert args.max_tokens_per_turn == TIRAgentConfig.val_max_tokens_per_turn
+    assert args.code_timeout == CodeRunSettings().timeout_s

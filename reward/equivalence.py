@@ -7,13 +7,17 @@ The comparison runs in three layers, cheapest first:
    percentages) — in-process;
 2. structure — tuples and intervals (ordered, brackets must match; a one-variable inequality is its
    interval), sets (unordered, repeats ignored), bare lists of answers (unordered, same size;
-   ``a \\pm b`` is the pair ``a+b, a-b``), assignments to distinct variables (``x=3, y=2``: the
-   tuple ``(3,2)``, or the same assignments in any order), unions of intervals — in-process,
-   recursing into the elements;
-3. any other pair of single expressions goes to math-verify's ``parse`` + ``verify``
-   (``float_rounding`` places, strict), which runs in a worker process with a hard time limit
-   (:mod:`simpletir.reward.grader_pool`), never in the caller's thread. Primes are compared before it
-   (math-verify drops them: ``f'(x)`` would equal ``f(x)``).
+   ``a \\pm b`` is the pair ``a+b, a-b``; ``;`` and repeated assignments separate solutions),
+   assignments to distinct variables (``x=3, y=2``: the tuple ``(3,2)``, or the same assignments in any
+   order), unions of intervals, congruences (``r\\pmod{m}`` against a plain answer: ``r``) —
+   in-process, recursing into the elements;
+3. any other pair of single expressions goes to a worker process with a hard time limit
+   (:mod:`simpletir.reward.grader_pool`), never to the caller's thread: an inequality against an
+   interval, a union or an inequality is compared as a set of reals, two equations in several
+   variables up to a constant factor (:mod:`simpletir.reward.sets`), anything else by math-verify's
+   ``parse`` + ``verify`` (``float_rounding`` places, strict). Primes are compared before it
+   (math-verify drops them: ``f'(x)`` would equal ``f(x)``). Two equations that this found different
+   are compared once more with ``x =`` kept (``y = 2x + 3`` against ``2x - y + 3 = 0``).
 """
 
 from __future__ import annotations
@@ -341,9 +345,12 @@ def _single_equal(given: str, truth: str, symbolic: SymbolicFn) -> bool:
 
 
 def symbolic_equal(given: str, truth: str, float_rounding: int | None = FLOAT_ROUNDING) -> bool:
-    """math-verify's ``verify(parse(truth), parse(given))`` (``float_rounding`` places, strict; with
-    ``None`` every decimal is its exact rational), no timeout: call it only where the caller enforces
-    one (the worker process). Only LaTeX parsing is used: math-verify's plain-expression fallback
+    """Equality of two single answers with sympy, no timeout: call it only where the caller enforces one
+    (the worker process). As sets of reals when one is an inequality
+    (:func:`~simpletir.reward.sets.real_sets_equal`), as equations when one is a non-zero multiple of
+    the other (:func:`~simpletir.reward.sets.equations_proportional`), else math-verify's
+    ``verify(parse(truth), parse(given))`` (``float_rounding`` places, strict; with ``None`` every
+    decimal is its exact rational). Only LaTeX parsing is used: math-verify's plain-expression fallback
     takes a number out of LaTeX it cannot parse (``4:30 p.m.`` → 4), which made unequal answers equal."""
     from math_verify import LatexExtractionConfig, parse, verify
 

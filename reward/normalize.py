@@ -157,7 +157,8 @@ def _conjunctions(text: str) -> str:
 
 def _unwrap_text(text: str) -> str:
     """Drop unit ``\\text{…}`` after a number and unwrap the remaining text commands to their content."""
-    text = _conjunctions(text)
+    if "and" in text or "or" in text:
+        text = _conjunctions(text)
     text = _UNIT_TEXT.sub("", text)
     previous = None
     while previous != text:
@@ -197,18 +198,22 @@ def _strip_debris(text: str) -> str:
     while text and text[0] in "&=" and not text.startswith("=="):
         text = text[1:].lstrip()
     while text and text[-1] in _DEBRIS_LAST:
-        before = text
-        text = text.rstrip(".").rstrip()
-        for tail in _DEBRIS_TAILS:
-            if text.endswith(tail):
-                text = text[: -len(tail)].rstrip()
+        last = text[-1]
+        if last == ".":
+            text = text.rstrip(".").rstrip()
+        elif last == "}":
+            if text.count("}") <= text.count("{"):
                 break
-        if text.endswith(("\\)", "\\]")) and ("\\(" if text.endswith(")") else "\\[") not in text:
-            text = text[:-2].rstrip()
-        elif text.endswith("}") and text.count("}") > text.count("{"):
             text = text[:-1].rstrip()
-        if text == before:
-            break
+        elif last in ")]":
+            if not text.endswith(("\\)", "\\]")) or ("\\(" if last == ")" else "\\[") in text:
+                break
+            text = text[:-2].rstrip()
+        else:
+            tail = next((tail for tail in _DEBRIS_TAILS if text.endswith(tail)), None)
+            if tail is None:
+                break
+            text = text[: -len(tail)].rstrip()
     return text
 
 
@@ -261,8 +266,10 @@ def _normalize(answer: str, strip_assignment: bool) -> str:
     text = _unwrap_text(text)
     text = text.replace("\\%", "%").replace("\\$", "").replace("$", "")
     text = _WS.sub(" ", text).strip()
-    text = _ANSWER_PREFIX.sub("", text, count=1)
-    text = _strip_debris(text)
+    if text[:1] in "AaFfTt":
+        text = _ANSWER_PREFIX.sub("", text, count=1)
+    if text and (text[0] in "&=" or text[-1] in _DEBRIS_LAST):
+        text = _strip_debris(text)
     if strip_assignment and text.count("=") == 1:
         text = _ASSIGNMENT.sub("", text, count=1)
     if "=" in text:

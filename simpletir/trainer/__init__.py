@@ -40,6 +40,7 @@ from simpletir.trainer.filters import (
     compute_keep_mask,
     filter_metrics,
     mask_rows,
+    rows_to_filter_inputs,
 )
 from simpletir.trainer.grad_norm import (
     UNMASKED_FIELDS,
@@ -59,25 +60,6 @@ FILTER_TRAINER_MODES = (TRAINER_MODE, COLOCATE_ASYNC_MODE, SEPARATE_ASYNC_MODE)
 """``trainer.v1.trainer_mode`` values that run the SimpleTIR filters."""
 ACTOR_ROLES = (Role.Actor, Role.ActorRollout, Role.ActorRolloutRef)
 """verl's roles whose worker trains the actor."""
-
-
-def rows_to_filter_inputs(data: TensorDict) -> dict[str, Any]:
-    """Per-row filter inputs from TransferQueue fields ``uid``, ``rm_scores``, ``extra_fields``."""
-    extra = [e if isinstance(e, dict) else {} for e in list(data["extra_fields"])]
-    records = [TIRRecord.from_extra_fields(e) for e in extra]
-    scores = [float(row.sum()) for row in data["rm_scores"].unbind()]
-    accuracies = []
-    for e, score in zip(extra, scores, strict=True):
-        acc = (e.get("reward_extra_info") or {}).get("acc")
-        accuracies.append(float(acc) if acc is not None else float(score > 0))
-    return {
-        "uids": list(data["uid"]),
-        "scores": scores,
-        "accuracies": accuracies,
-        "void": [r.void for r in records],
-        "overlong": [r.overlong for r in records],
-        "records": records,
-    }
 
 
 def rows_of(field: torch.Tensor) -> list[torch.Tensor]:

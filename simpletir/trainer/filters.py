@@ -132,6 +132,25 @@ def compute_keep_mask(
     )
 
 
+def rows_to_filter_inputs(data: Any) -> dict[str, Any]:
+    """Per-row filter inputs from TransferQueue fields ``uid``, ``rm_scores``, ``extra_fields``."""
+    extra = [e if isinstance(e, dict) else {} for e in list(data["extra_fields"])]
+    records = [TIRRecord.from_extra_fields(e) for e in extra]
+    scores = [float(row.sum()) for row in data["rm_scores"].unbind()]
+    accuracies = []
+    for e, score in zip(extra, scores, strict=True):
+        acc = (e.get("reward_extra_info") or {}).get("acc")
+        accuracies.append(float(acc) if acc is not None else float(score > 0))
+    return {
+        "uids": list(data["uid"]),
+        "scores": scores,
+        "accuracies": accuracies,
+        "void": [r.void for r in records],
+        "overlong": [r.overlong for r in records],
+        "records": records,
+    }
+
+
 def mask_rows(response_mask: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
     """Return ``response_mask`` with every token of the rows not kept set to 0 (shape unchanged)."""
     keep_t = torch.as_tensor(keep, dtype=response_mask.dtype, device=response_mask.device)

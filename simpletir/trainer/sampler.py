@@ -40,7 +40,7 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from simpletir.tir.record import TIRRecord
-from simpletir.trainer.filters import FilterConfig, group_rejections
+from simpletir.trainer.filters import FilterConfig, group_rejections, rows_to_filter_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -211,20 +211,20 @@ class FullBatchReplayBuffer(SandboxErrorExclusion, ReplayBuffer):
         rows: dict[str, list[tuple[float, float, bool]]] = {uid: [] for uid in new}
         if keys:
             data = tq.kv_batch_get(
-                keys=keys, partition_id=partition_id, select_fields=["rm_scores", "extra_fields"]
+                keys=keys, partition_id=partition_id, select_fields=["uid", "rm_scores", "extra_fields"]
             )
-            for key, score, extra in zip(
-                keys, data["rm_scores"].unbind(), list(data["extra_fields"]), strict=True
+            inputs = rows_to_filter_inputs(data)
+            for uid, score, acc, overlong, record in zip(
+                inputs["uids"],
+                inputs["scores"],
+                inputs["accuracies"],
+                inputs["overlong"],
+                inputs["records"],
+                strict=True,
             ):
-                extra = extra if isinstance(extra, dict) else {}
-                if self.exclude_sandbox_errors and has_sandbox_error(extra):
+                if self.exclude_sandbox_errors and record.count(SANDBOX_ERROR):
                     continue
-                total = float(score.sum())
-                acc = (extra.get("reward_extra_info") or {}).get("acc")
-                overlong = TIRRecord.from_extra_fields(extra).overlong
-                rows[group_of(key)].append(
-                    (total, float(acc) if acc is not None else float(total > 0), overlong)
-                )
+                rows[uid].append((score, acc, overlong))
         for uid, values in rows.items():
             if not values:
                 cache[uid] = GroupVerdict([EMPTY_GROUP], 0.0)
